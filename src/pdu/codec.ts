@@ -1,0 +1,513 @@
+// Connection-oriented PDUs (C706 12.6, MS-RPCE 2.2.2): decode and encode, both integer byte
+// orders. Hand-written on Buffer: this is the per-PDU hot path.
+//
+// Fidelity: every byte a PDU carries is kept (reserved fields, padding bytes, trailing bytes
+// after a body), so decode → encode reproduces the original PDU exactly.
+import { PduDecodeError } from '../base/errors';
+import { readGuid, writeGuid } from '../base/guid';
+import { COMMON_HEADER_LENGTH, PFC, PType, SEC_TRAILER_LENGTH } from './constants';
+
+export interface SyntaxId {
+  uuid: string;
+  /** if_version: major in the low 16 bits, minor in the high 16 bits (C706 12.6.3.1 p_syntax_id_t). */
+  version: number;
+}
+
+/** sec_trailer (MS-RPCE 2.2.2.11) plus the auth value and the auth padding that precedes it. */
+export interface AuthVerifier {
+  type: number;
+  level: number;
+  padLength: number;
+  reserved: number;
+  contextId: number;
+  value: Buffer;
+  /** The padding bytes themselves (padLength of them); zeros when encoding from scratch. */
+  pad?: Buffer;
+}
+
+export interface ContextElement {
+  ctxId: number;
+  abstractSyntax: SyntaxId;
+  transferSyntaxes: SyntaxId[];
+  reserved?: number;
+}
+
+export interface ContextResult {
+  /** p_cont_def_result_t: 0 acceptance, 1 user_rejection, 2 provider_rejection, 3 negotiate_ack. */
+  result: number;
+  /** p_provider_reason_t, or the bind-time feature bits for negotiate_ack. */
+  reason: number;
+  transferSyntax: SyntaxId;
+}
+
+interface Common {
+  rpcVersMinor: number;
+  flags: number;
+  /** The 4 data representation bytes; byte 0 bit 0x10 set = little-endian integers. */
+  drep: number;
+  callId: number;
+  auth?: AuthVerifier;
+  /** Body bytes after the known fields and before the auth padding (kept for exact re-encoding). */
+  extra?: Buffer;
+}
+
+export interface RequestPdu extends Common {
+  ptype: 0;
+  allocHint: number;
+  ctxId: number;
+  opnum: number;
+  object?: string;
+  stub: Buffer;
+}
+export interface ResponsePdu extends Common {
+  ptype: 2;
+  allocHint: number;
+  ctxId: number;
+  cancelCount: number;
+  reserved: number;
+  stub: Buffer;
+}
+export interface FaultPdu extends Common {
+  ptype: 3;
+  allocHint: number;
+  ctxId: number;
+  cancelCount: number;
+  /** MS-RPCE 2.2.2.6 fault_flags (extended error present = 0x01); C706 calls it reserved. */
+  faultFlags: number;
+  status: number;
+  reserved2: number;
+  stub: Buffer;
+}
+export interface BindPdu extends Common {
+  ptype: 11 | 14;
+  maxXmitFrag: number;
+  maxRecvFrag: number;
+  assocGroupId: number;
+  contexts: ContextElement[];
+  listReserved?: number;
+}
+export interface BindAckPdu extends Common {
+  ptype: 12 | 15;
+  maxXmitFrag: number;
+  maxRecvFrag: number;
+  assocGroupId: number;
+  /** Secondary address (port_any_t), without its NUL; '' when length is 0. */
+  secAddr: string;
+  /** Whether the wire form carries a terminating NUL inside the length (it normally does). */
+  secAddrNul?: boolean;
+  secAddrPad?: Buffer;
+  results: ContextResult[];
+  listReserved?: number;
+}
+export interface BindNakPdu extends Common {
+  ptype: 13;
+  rejectReason: number;
+  versions: Array<{ major: number; minor: number }>;
+}
+/** auth3, shutdown, co_cancel, orphaned: header, an opaque body and the verifier. */
+export interface SimplePdu extends Common {
+  ptype: 16 | 17 | 18 | 19;
+  body: Buffer;
+}
+
+export type Pdu = RequestPdu | ResponsePdu | FaultPdu | BindPdu | BindAckPdu | BindNakPdu | SimplePdu;
+
+export interface PduHeader {
+  rpcVers: number;
+  rpcVersMinor: number;
+  ptype: number;
+  flags: number;
+  drep: number;
+  fragLength: number;
+  authLength: number;
+  callId: number;
+}
+
+export const DREP_LE = 0x10000000;
+/** True when the drep's integer representation is little-endian. */
+export function isLittleEndian(drep: number): boolean {
+  return (drep >>> 24 & 0x10) !== 0;
+}
+
+/** Decode the 16-byte common header at `off`. No validation beyond length: callers decide. */
+export function decodeHeader(buf: Buffer, off = 0): PduHeader {
+  if (buf.length - off < COMMON_HEADER_LENGTH) throw new PduDecodeError(off, 'short header');
+  const d0 = buf[off + 4]!;
+  const drep = ((d0 << 24) | (buf[off + 5]! << 16) | (buf[off + 6]! << 8) | buf[off + 7]!) >>> 0;
+  const le = (d0 & 0x10) !== 0;
+  return {
+    rpcVers: buf[off]!,
+    rpcVersMinor: buf[off + 1]!,
+    ptype: buf[off + 2]!,
+    flags: buf[off + 3]!,
+    drep,
+    fragLength: le ? buf[off + 8]! | (buf[off + 9]! << 8) : (buf[off + 8]! << 8) | buf[off + 9]!,
+    authLength: le ? buf[off + 10]! | (buf[off + 11]! << 8) : (buf[off + 10]! << 8) | buf[off + 11]!,
+    callId: le
+      ? (buf[off + 12]! | (buf[off + 13]! << 8) | (buf[off + 14]! << 16) | (buf[off + 15]! << 24)) >>> 0
+      : ((buf[off + 12]! << 24) | (buf[off + 13]! << 16) | (buf[off + 14]! << 8) | buf[off + 15]!) >>> 0,
+  };
+}
+
+/** Write the common header at `off`. */
+export function encodeHeader(h: PduHeader, buf: Buffer, off = 0): void {
+  buf[off] = h.rpcVers;
+  buf[off + 1] = h.rpcVersMinor;
+  buf[off + 2] = h.ptype;
+  buf[off + 3] = h.flags;
+  buf[off + 4] = h.drep >>> 24;
+  buf[off + 5] = (h.drep >>> 16) & 0xff;
+  buf[off + 6] = (h.drep >>> 8) & 0xff;
+  buf[off + 7] = h.drep & 0xff;
+  if ((h.drep >>> 24 & 0x10) !== 0) {
+    buf[off + 8] = h.fragLength & 0xff; buf[off + 9] = h.fragLength >>> 8;
+    buf[off + 10] = h.authLength & 0xff; buf[off + 11] = h.authLength >>> 8;
+    buf[off + 12] = h.callId & 0xff; buf[off + 13] = (h.callId >>> 8) & 0xff;
+    buf[off + 14] = (h.callId >>> 16) & 0xff; buf[off + 15] = h.callId >>> 24;
+  } else {
+    buf[off + 8] = h.fragLength >>> 8; buf[off + 9] = h.fragLength & 0xff;
+    buf[off + 10] = h.authLength >>> 8; buf[off + 11] = h.authLength & 0xff;
+    buf[off + 12] = h.callId >>> 24; buf[off + 13] = (h.callId >>> 16) & 0xff;
+    buf[off + 14] = (h.callId >>> 8) & 0xff; buf[off + 15] = h.callId & 0xff;
+  }
+}
+
+// ---- small readers with bounds, in the PDU's byte order --------------------------------
+
+class Reader {
+  constructor(readonly buf: Buffer, public off: number, readonly end: number, readonly le: boolean) {}
+  need(n: number, what: string): void {
+    if (this.off + n > this.end) throw new PduDecodeError(this.off, `${what}: needs ${n} bytes, ${this.end - this.off} left`);
+  }
+  u8(what: string): number {
+    this.need(1, what);
+    return this.buf[this.off++]!;
+  }
+  u16(what: string): number {
+    this.need(2, what);
+    const v = this.le ? this.buf.readUInt16LE(this.off) : this.buf.readUInt16BE(this.off);
+    this.off += 2;
+    return v;
+  }
+  u32(what: string): number {
+    this.need(4, what);
+    const v = this.le ? this.buf.readUInt32LE(this.off) : this.buf.readUInt32BE(this.off);
+    this.off += 4;
+    return v;
+  }
+  guid(what: string): string {
+    this.need(16, what);
+    const g = readGuid(this.buf, this.off, this.le);
+    this.off += 16;
+    return g;
+  }
+  syntax(what: string): SyntaxId {
+    const uuid = this.guid(what);
+    return { uuid, version: this.u32(what) };
+  }
+  bytes(n: number, what: string): Buffer {
+    this.need(n, what);
+    const b = this.buf.subarray(this.off, this.off + n);
+    this.off += n;
+    return b;
+  }
+}
+
+/**
+ * Decode one complete PDU occupying buf[off, off+frag_length). Stub and auth buffers are views
+ * into `buf` (copy them to keep them past the buffer's life).
+ */
+export function decodePdu(buf: Buffer, off = 0): Pdu {
+  const h = decodeHeader(buf, off);
+  if (h.rpcVers !== 5) throw new PduDecodeError(off, `rpc_vers ${h.rpcVers}, expected 5`);
+  if (h.fragLength < COMMON_HEADER_LENGTH) throw new PduDecodeError(off + 8, `frag_length ${h.fragLength} below the header size`);
+  if (off + h.fragLength > buf.length) {
+    throw new PduDecodeError(off + 8, `frag_length ${h.fragLength} beyond the ${buf.length - off} bytes present`);
+  }
+  const le = (h.drep >>> 24 & 0x10) !== 0;
+  const end = off + h.fragLength;
+  let bodyEnd = end;
+  let auth: AuthVerifier | undefined;
+  if (h.authLength > 0) {
+    const trailer = end - h.authLength - SEC_TRAILER_LENGTH;
+    if (trailer < off + COMMON_HEADER_LENGTH) {
+      throw new PduDecodeError(off + 10, `auth_length ${h.authLength} does not fit in frag_length ${h.fragLength}`);
+    }
+    const padLength = buf[trailer + 2]!;
+    const padStart = trailer - padLength;
+    if (padStart < off + COMMON_HEADER_LENGTH) {
+      throw new PduDecodeError(trailer + 2, `auth_pad_length ${padLength} reaches into the header`);
+    }
+    auth = {
+      type: buf[trailer]!,
+      level: buf[trailer + 1]!,
+      padLength,
+      reserved: buf[trailer + 3]!,
+      contextId: le ? buf.readUInt32LE(trailer + 4) : buf.readUInt32BE(trailer + 4),
+      value: buf.subarray(trailer + SEC_TRAILER_LENGTH, end),
+      pad: buf.subarray(padStart, trailer),
+    };
+    bodyEnd = padStart;
+  }
+  const r = new Reader(buf, off + COMMON_HEADER_LENGTH, bodyEnd, le);
+  const common: Common = auth
+    ? { rpcVersMinor: h.rpcVersMinor, flags: h.flags, drep: h.drep, callId: h.callId, auth }
+    : { rpcVersMinor: h.rpcVersMinor, flags: h.flags, drep: h.drep, callId: h.callId };
+  let pdu: Pdu;
+  switch (h.ptype) {
+    case PType.request: {
+      const allocHint = r.u32('alloc_hint');
+      const ctxId = r.u16('p_cont_id');
+      const opnum = r.u16('opnum');
+      const object = h.flags & PFC.OBJECT_UUID ? r.guid('object') : undefined;
+      pdu = { ...common, ptype: 0, allocHint, ctxId, opnum, stub: r.bytes(bodyEnd - r.off, 'stub') };
+      if (object !== undefined) pdu.object = object;
+      break;
+    }
+    case PType.response: {
+      const allocHint = r.u32('alloc_hint');
+      const ctxId = r.u16('p_cont_id');
+      const cancelCount = r.u8('cancel_count');
+      const reserved = r.u8('reserved');
+      pdu = { ...common, ptype: 2, allocHint, ctxId, cancelCount, reserved, stub: r.bytes(bodyEnd - r.off, 'stub') };
+      break;
+    }
+    case PType.fault: {
+      const allocHint = r.u32('alloc_hint');
+      const ctxId = r.u16('p_cont_id');
+      const cancelCount = r.u8('cancel_count');
+      const faultFlags = r.u8('fault_flags');
+      const status = r.u32('status');
+      const reserved2 = r.u32('reserved2');
+      pdu = { ...common, ptype: 3, allocHint, ctxId, cancelCount, faultFlags, status, reserved2, stub: r.bytes(bodyEnd - r.off, 'stub') };
+      break;
+    }
+    case PType.bind:
+    case PType.alter_context: {
+      const maxXmitFrag = r.u16('max_xmit_frag');
+      const maxRecvFrag = r.u16('max_recv_frag');
+      const assocGroupId = r.u32('assoc_group_id');
+      const n = r.u8('n_context_elem');
+      const listReserved = r.u8('reserved') | (r.u16('reserved2') << 8);
+      const contexts: ContextElement[] = [];
+      for (let i = 0; i < n; i++) {
+        const ctxId = r.u16(`p_cont_elem[${i}].p_cont_id`);
+        const nTs = r.u8(`p_cont_elem[${i}].n_transfer_syn`);
+        const reserved = r.u8(`p_cont_elem[${i}].reserved`);
+        const abstractSyntax = r.syntax(`p_cont_elem[${i}].abstract_syntax`);
+        r.need(20 * nTs, `p_cont_elem[${i}].transfer_syntaxes`);
+        const transferSyntaxes: SyntaxId[] = [];
+        for (let j = 0; j < nTs; j++) transferSyntaxes.push(r.syntax(`p_cont_elem[${i}].transfer_syntaxes[${j}]`));
+        const el: ContextElement = { ctxId, abstractSyntax, transferSyntaxes };
+        if (reserved) el.reserved = reserved;
+        contexts.push(el);
+      }
+      pdu = { ...common, ptype: h.ptype, maxXmitFrag, maxRecvFrag, assocGroupId, contexts };
+      if (listReserved) pdu.listReserved = listReserved;
+      break;
+    }
+    case PType.bind_ack:
+    case PType.alter_context_resp: {
+      const maxXmitFrag = r.u16('max_xmit_frag');
+      const maxRecvFrag = r.u16('max_recv_frag');
+      const assocGroupId = r.u32('assoc_group_id');
+      const secLen = r.u16('sec_addr.length');
+      const secBytes = r.bytes(secLen, 'sec_addr.port_spec');
+      const secAddrNul = secLen > 0 && secBytes[secLen - 1] === 0;
+      const secAddr = secBytes.toString('latin1', 0, secAddrNul ? secLen - 1 : secLen);
+      // pad to a 4-byte boundary relative to the PDU start (C706 12.6.4.4: "pad2").
+      const padLen = (4 - ((r.off - off) & 3)) & 3;
+      const secAddrPad = r.bytes(Math.min(padLen, bodyEnd - r.off), 'pad2');
+      const results: ContextResult[] = [];
+      let listReserved = 0;
+      if (r.off < bodyEnd) {
+        const n = r.u8('n_results');
+        listReserved = r.u8('reserved') | (r.u16('reserved2') << 8);
+        r.need(24 * n, 'p_results');
+        for (let i = 0; i < n; i++) {
+          const result = r.u16(`p_results[${i}].result`);
+          const reason = r.u16(`p_results[${i}].reason`);
+          results.push({ result, reason, transferSyntax: r.syntax(`p_results[${i}].transfer_syntax`) });
+        }
+      }
+      pdu = { ...common, ptype: h.ptype, maxXmitFrag, maxRecvFrag, assocGroupId, secAddr, results };
+      if (!secAddrNul && secLen > 0) pdu.secAddrNul = false;
+      if (secAddrPad.some((b) => b !== 0)) pdu.secAddrPad = secAddrPad;
+      if (listReserved) pdu.listReserved = listReserved;
+      break;
+    }
+    case PType.bind_nak: {
+      const rejectReason = r.u16('provider_reject_reason');
+      const versions: Array<{ major: number; minor: number }> = [];
+      if (r.off < bodyEnd) {
+        const n = r.u8('versions.n_protocols');
+        r.need(2 * n, 'versions.p_protocols');
+        for (let i = 0; i < n; i++) versions.push({ major: r.u8('major'), minor: r.u8('minor') });
+      }
+      pdu = { ...common, ptype: 13, rejectReason, versions };
+      break;
+    }
+    case PType.auth3:
+    case PType.shutdown:
+    case PType.co_cancel:
+    case PType.orphaned:
+      pdu = { ...common, ptype: h.ptype, body: r.bytes(bodyEnd - r.off, 'body') };
+      break;
+    default:
+      throw new PduDecodeError(off + 2, `ptype ${h.ptype} is not a connection-oriented PDU`);
+  }
+  if (r.off < bodyEnd) pdu.extra = buf.subarray(r.off, bodyEnd);
+  return pdu;
+}
+
+// ---- encoding ---------------------------------------------------------------------------
+
+function bodyLength(p: Pdu): number {
+  switch (p.ptype) {
+    case 0:
+      return 8 + (p.object !== undefined ? 16 : 0) + p.stub.length;
+    case 2:
+      return 8 + p.stub.length;
+    case 3:
+      return 16 + p.stub.length;
+    case 11:
+    case 14: {
+      let n = 12;
+      for (const c of p.contexts) n += 24 + 20 * c.transferSyntaxes.length;
+      return n;
+    }
+    case 12:
+    case 15: {
+      const secLen = secAddrWireLength(p);
+      const afterSec = COMMON_HEADER_LENGTH + 8 + 2 + secLen;
+      const pad = p.secAddrPad ? p.secAddrPad.length : (4 - (afterSec & 3)) & 3;
+      return 8 + 2 + secLen + pad + 4 + 24 * p.results.length;
+    }
+    case 13:
+      return 2 + (p.versions.length ? 1 + 2 * p.versions.length : 0);
+    default:
+      return p.body.length;
+  }
+}
+
+function secAddrWireLength(p: BindAckPdu): number {
+  if (p.secAddr.length === 0) return 0;
+  return p.secAddr.length + (p.secAddrNul === false ? 0 : 1);
+}
+
+/** Auth padding length chosen when none is given: the sec_trailer lands on a 4-byte boundary
+ *  relative to the PDU start (MS-RPCE 2.2.2.11), and request/response stubs are padded so the
+ *  verifier starts 16-byte aligned past the stub start, as Windows does. */
+export function defaultAuthPad(p: Pdu, bodyLen: number): number {
+  if (p.ptype === 0 || p.ptype === 2 || p.ptype === 3) {
+    const stubLen = p.stub.length;
+    return (16 - (stubLen & 15)) & 15;
+  }
+  return (4 - ((COMMON_HEADER_LENGTH + bodyLen) & 3)) & 3;
+}
+
+export interface EncodedLayout {
+  buf: Buffer;
+  /** Offset and length of the stub (request/response/fault), for sealing in place. */
+  stubOffset: number;
+  stubLength: number;
+  /** Where the auth value starts (for writing a signature after computing it). */
+  authValueOffset: number;
+}
+
+/** Encode a PDU, computing frag_length and auth_length. */
+export function encodePdu(p: Pdu): Buffer {
+  return encodePduLayout(p).buf;
+}
+
+export function encodePduLayout(p: Pdu): EncodedLayout {
+  const le = (p.drep >>> 24 & 0x10) !== 0;
+  const extraLen = p.extra ? p.extra.length : 0;
+  const bodyLen = bodyLength(p) + extraLen;
+  let padLen = 0;
+  let authLen = 0;
+  if (p.auth) {
+    padLen = p.auth.pad ? p.auth.pad.length : defaultAuthPad(p, bodyLen);
+    authLen = p.auth.value.length;
+  }
+  const fragLength = COMMON_HEADER_LENGTH + bodyLen + (p.auth ? padLen + SEC_TRAILER_LENGTH + authLen : 0);
+  if (fragLength > 0xffff) throw new RangeError(`PDU of ${fragLength} bytes exceeds the 65535-byte frag_length`);
+  const buf = Buffer.alloc(fragLength);
+  encodeHeader(
+    { rpcVers: 5, rpcVersMinor: p.rpcVersMinor, ptype: p.ptype, flags: p.flags, drep: p.drep, fragLength, authLength: authLen, callId: p.callId },
+    buf,
+    0,
+  );
+  let o = COMMON_HEADER_LENGTH;
+  const u16 = (v: number) => { if (le) buf.writeUInt16LE(v, o); else buf.writeUInt16BE(v, o); o += 2; };
+  const u32 = (v: number) => { if (le) buf.writeUInt32LE(v >>> 0, o); else buf.writeUInt32BE(v >>> 0, o); o += 4; };
+  const guid = (g: string) => { writeGuid(buf, o, g, le); o += 16; };
+  const syntax = (s: SyntaxId) => { guid(s.uuid); u32(s.version); };
+  let stubOffset = 0;
+  let stubLength = 0;
+  switch (p.ptype) {
+    case 0:
+      u32(p.allocHint); u16(p.ctxId); u16(p.opnum);
+      if (p.object !== undefined) guid(p.object);
+      stubOffset = o; stubLength = p.stub.length;
+      p.stub.copy(buf, o); o += p.stub.length;
+      break;
+    case 2:
+      u32(p.allocHint); u16(p.ctxId); buf[o++] = p.cancelCount; buf[o++] = p.reserved;
+      stubOffset = o; stubLength = p.stub.length;
+      p.stub.copy(buf, o); o += p.stub.length;
+      break;
+    case 3:
+      u32(p.allocHint); u16(p.ctxId); buf[o++] = p.cancelCount; buf[o++] = p.faultFlags;
+      u32(p.status); u32(p.reserved2);
+      stubOffset = o; stubLength = p.stub.length;
+      p.stub.copy(buf, o); o += p.stub.length;
+      break;
+    case 11:
+    case 14: {
+      u16(p.maxXmitFrag); u16(p.maxRecvFrag); u32(p.assocGroupId);
+      const lr = p.listReserved ?? 0;
+      buf[o++] = p.contexts.length; buf[o++] = lr & 0xff; u16(lr >>> 8);
+      for (const c of p.contexts) {
+        u16(c.ctxId); buf[o++] = c.transferSyntaxes.length; buf[o++] = c.reserved ?? 0;
+        syntax(c.abstractSyntax);
+        for (const t of c.transferSyntaxes) syntax(t);
+      }
+      break;
+    }
+    case 12:
+    case 15: {
+      u16(p.maxXmitFrag); u16(p.maxRecvFrag); u32(p.assocGroupId);
+      const secLen = secAddrWireLength(p);
+      u16(secLen);
+      buf.write(p.secAddr, o, 'latin1'); o += secLen;
+      if (p.secAddrPad) { p.secAddrPad.copy(buf, o); o += p.secAddrPad.length; }
+      else o += (4 - (o & 3)) & 3;
+      const lr = p.listReserved ?? 0;
+      buf[o++] = p.results.length; buf[o++] = lr & 0xff; u16(lr >>> 8);
+      for (const r of p.results) { u16(r.result); u16(r.reason); syntax(r.transferSyntax); }
+      break;
+    }
+    case 13:
+      u16(p.rejectReason);
+      if (p.versions.length) {
+        buf[o++] = p.versions.length;
+        for (const v of p.versions) { buf[o++] = v.major; buf[o++] = v.minor; }
+      }
+      break;
+    default:
+      p.body.copy(buf, o); o += p.body.length;
+  }
+  if (p.extra) { p.extra.copy(buf, o); o += p.extra.length; }
+  let authValueOffset = fragLength;
+  if (p.auth) {
+    if (p.auth.pad) p.auth.pad.copy(buf, o);
+    o += padLen;
+    buf[o] = p.auth.type; buf[o + 1] = p.auth.level; buf[o + 2] = padLen; buf[o + 3] = p.auth.reserved;
+    if (le) buf.writeUInt32LE(p.auth.contextId >>> 0, o + 4); else buf.writeUInt32BE(p.auth.contextId >>> 0, o + 4);
+    o += SEC_TRAILER_LENGTH;
+    authValueOffset = o;
+    p.auth.value.copy(buf, o);
+  }
+  return { buf, stubOffset, stubLength, authValueOffset };
+}

@@ -1,0 +1,4 @@
+export * from './constants';
+export * from './codec';
+export * from './fragment';
+export * from './framer';
