@@ -1,0 +1,211 @@
+// Link layer → IPv4/IPv6 → TCP, by hand on the Buffer: this runs once per packet. (A
+// binary-parser version of the IPv4 + TCP header read measured ~620 ns per packet against
+// ~8 ns by hand on Node 20, because every parse allocates a result object; see headers.ts.)
+import type { TcpSegment } from './types';
+
+export const LINKTYPE_NULL = 0;
+export const LINKTYPE_ETHERNET = 1;
+export const LINKTYPE_RAW_12 = 12; // DLT_RAW on some BSDs
+export const LINKTYPE_RAW_14 = 14; // DLT_RAW on other BSDs
+export const LINKTYPE_RAW = 101;
+export const LINKTYPE_LOOP = 108;
+export const LINKTYPE_LINUX_SLL = 113;
+export const LINKTYPE_IPV4 = 228;
+export const LINKTYPE_IPV6 = 229;
+export const LINKTYPE_LINUX_SLL2 = 276;
+
+const ETHERTYPE_IPV4 = 0x0800;
+const ETHERTYPE_IPV6 = 0x86dd;
+const ETHERTYPE_VLAN = 0x8100; // 802.1Q
+const ETHERTYPE_QINQ = 0x88a8; // 802.1ad
+const ETHERTYPE_QINQ_OLD = 0x9100;
+
+const IPPROTO_TCP = 6;
+
+export const TCP_FIN = 0x01;
+export const TCP_SYN = 0x02;
+export const TCP_RST = 0x04;
+export const TCP_PSH = 0x08;
+export const TCP_ACK = 0x10;
+
+/**
+ * Decode the TCP segment of a link-layer frame. Returns null when the frame is not TCP over
+ * IPv4/IPv6, is a non-first IP fragment, or is too short/malformed. Never throws.
+ */
+export function decodeTcp(linkType: number, data: Buffer): TcpSegment | null {
+  const len = data.length;
+  let off: number;
+  let etherType: number;
+  switch (linkType) {
+    case LINKTYPE_ETHERNET:
+      if (len < 14) return null;
+      off = 14;
+      etherType = (data[12]! << 8) | data[13]!;
+      break;
+    case LINKTYPE_LINUX_SLL:
+      // packet type(2) ARPHRD(2) addr len(2) addr(8) protocol(2)
+      if (len < 16) return null;
+      off = 16;
+      etherType = (data[14]! << 8) | data[15]!;
+      break;
+    case LINKTYPE_LINUX_SLL2:
+      // protocol(2) reserved(2) ifindex(4) ARPHRD(2) packet type(1) addr len(1) addr(8)
+      if (len < 20) return null;
+      off = 20;
+      etherType = (data[0]! << 8) | data[1]!;
+      break;
+    case LINKTYPE_RAW:
+    case LINKTYPE_RAW_12:
+    case LINKTYPE_RAW_14:
+    case LINKTYPE_IPV4:
+    case LINKTYPE_IPV6:
+      return decodeIp(data, 0);
+    case LINKTYPE_NULL: {
+      // Address family in the writer's host byte order: accept either.
+      if (len < 4) return null;
+      let af = data.readUInt32LE(0);
+      if (af > 0xffff) af = data.readUInt32BE(0);
+      return decodeAf(af, data);
+    }
+    case LINKTYPE_LOOP:
+      if (len < 4) return null;
+      return decodeAf(data.readUInt32BE(0), data);
+    default:
+      return null;
+  }
+  // 802.1Q / 802.1ad tags (any number): TCI(2) then the next EtherType.
+  while (etherType === ETHERTYPE_VLAN || etherType === ETHERTYPE_QINQ || etherType === ETHERTYPE_QINQ_OLD) {
+    if (len < off + 4) return null;
+    etherType = (data[off + 2]! << 8) | data[off + 3]!;
+    off += 4;
+  }
+  if (etherType === ETHERTYPE_IPV4) return decodeIpv4(data, off);
+  if (etherType === ETHERTYPE_IPV6) return decodeIpv6(data, off);
+  return null;
+}
+
+function decodeAf(af: number, data: Buffer): TcpSegment | null {
+  // AF_INET is 2 everywhere; AF_INET6 is 24 (NetBSD/OpenBSD), 28 (FreeBSD), 30 (macOS).
+  if (af === 2) return decodeIpv4(data, 4);
+  if (af === 24 || af === 28 || af === 30) return decodeIpv6(data, 4);
+  return null;
+}
+
+function decodeIp(data: Buffer, off: number): TcpSegment | null {
+  if (data.length <= off) return null;
+  const v = data[off]! >> 4;
+  if (v === 4) return decodeIpv4(data, off);
+  if (v === 6) return decodeIpv6(data, off);
+  return null;
+}
+
+function decodeIpv4(data: Buffer, ip: number): TcpSegment | null {
+  const len = data.length;
+  if (len < ip + 20) return null;
+  const b0 = data[ip]!;
+  if (b0 >> 4 !== 4) return null;
+  const ihl = (b0 & 0x0f) << 2;
+  if (ihl < 20 || len < ip + ihl) return null;
+  if (data[ip + 9] !== IPPROTO_TCP) return null;
+  // Fragment offset (13 bits): only the first fragment carries the TCP header.
+  if ((((data[ip + 6]! << 8) | data[ip + 7]!) & 0x1fff) !== 0) return null;
+  const total = (data[ip + 2]! << 8) | data[ip + 3]!;
+  let end: number;
+  if (total === 0) {
+    end = len; // TSO: the stack left the length to the NIC; trust the captured bytes
+  } else {
+    if (total < ihl) return null;
+    end = ip + total;
+    if (end > len) end = len;
+  }
+  const src = `${data[ip + 12]}.${data[ip + 13]}.${data[ip + 14]}.${data[ip + 15]}`;
+  const dst = `${data[ip + 16]}.${data[ip + 17]}.${data[ip + 18]}.${data[ip + 19]}`;
+  return decodeTcpHeader(data, ip + ihl, end, 4, src, dst);
+}
+
+function decodeIpv6(data: Buffer, ip: number): TcpSegment | null {
+  const len = data.length;
+  if (len < ip + 40) return null;
+  if (data[ip]! >> 4 !== 6) return null;
+  const plen = (data[ip + 4]! << 8) | data[ip + 5]!;
+  let end = plen === 0 ? len : ip + 40 + plen; // 0: jumbogram or TSO; use what was captured
+  if (end > len) end = len;
+  let nh = data[ip + 6]!;
+  let off = ip + 40;
+  // Extension headers before TCP.
+  for (let guard = 0; nh !== IPPROTO_TCP; guard++) {
+    if (guard > 16 || off + 8 > end) return null;
+    switch (nh) {
+      case 0: // hop-by-hop options
+      case 43: // routing
+      case 60: // destination options
+        nh = data[off]!;
+        off += (data[off + 1]! + 1) << 3;
+        break;
+      case 44: // fragment: only the first fragment (offset 0) has the TCP header
+        if (((data[off + 2]! << 8) | data[off + 3]!) >> 3 !== 0) return null;
+        nh = data[off]!;
+        off += 8;
+        break;
+      case 51: // authentication header: length in 4-byte units, minus 2
+        nh = data[off]!;
+        off += (data[off + 1]! + 2) << 2;
+        break;
+      default:
+        return null; // 59 (no next header), ESP, other transports
+    }
+  }
+  if (off > end) return null;
+  const src = ipv6ToString(data, ip + 8);
+  const dst = ipv6ToString(data, ip + 24);
+  return decodeTcpHeader(data, off, end, 6, src, dst);
+}
+
+function decodeTcpHeader(data: Buffer, t: number, end: number, ipVersion: 4 | 6, src: string, dst: string): TcpSegment | null {
+  if (end - t < 20) return null;
+  const hlen = (data[t + 12]! >> 4) << 2;
+  if (hlen < 20 || t + hlen > end) return null;
+  return {
+    ipVersion,
+    src,
+    dst,
+    srcPort: (data[t]! << 8) | data[t + 1]!,
+    dstPort: (data[t + 2]! << 8) | data[t + 3]!,
+    seq: ((data[t + 4]! << 24) | (data[t + 5]! << 16) | (data[t + 6]! << 8) | data[t + 7]!) >>> 0,
+    ack: ((data[t + 8]! << 24) | (data[t + 9]! << 16) | (data[t + 10]! << 8) | data[t + 11]!) >>> 0,
+    flags: data[t + 13]!,
+    payload: data.subarray(t + hlen, end),
+  };
+}
+
+/**
+ * IPv6 address at `off` in RFC 5952 text form: lowercase, no leading zeros, the longest run
+ * (the first of equals) of two or more zero groups as "::", and IPv4-mapped addresses as
+ * "::ffff:a.b.c.d".
+ */
+export function ipv6ToString(buf: Buffer, off: number): string {
+  const g = new Array<number>(8);
+  for (let i = 0; i < 8; i++) g[i] = (buf[off + 2 * i]! << 8) | buf[off + 2 * i + 1]!;
+  if (g[0] === 0 && g[1] === 0 && g[2] === 0 && g[3] === 0 && g[4] === 0 && g[5] === 0xffff) {
+    return `::ffff:${buf[off + 12]}.${buf[off + 13]}.${buf[off + 14]}.${buf[off + 15]}`;
+  }
+  let bestStart = -1;
+  let bestLen = 1; // a single zero group is not compressed
+  for (let i = 0; i < 8; ) {
+    if (g[i] !== 0) {
+      i++;
+      continue;
+    }
+    let j = i;
+    while (j < 8 && g[j] === 0) j++;
+    if (j - i > bestLen) {
+      bestStart = i;
+      bestLen = j - i;
+    }
+    i = j;
+  }
+  if (bestStart < 0) return g.map((x) => x.toString(16)).join(':');
+  const head = g.slice(0, bestStart).map((x) => x.toString(16)).join(':');
+  const tail = g.slice(bestStart + bestLen).map((x) => x.toString(16)).join(':');
+  return `${head}::${tail}`;
+}

@@ -1,0 +1,30 @@
+// Capture files → packets → TCP segments → reassembled TCP byte streams.
+export type {
+  CapturedPacket,
+  CaptureSummary,
+  CaptureWarning,
+  Endpoint,
+  ReadCaptureOptions,
+  StreamEvent,
+  TcpReassemblerOptions,
+  TcpSegment,
+} from './types';
+export { readCapture, CaptureParser, MAX_CAPLEN } from './reader';
+export {
+  decodeTcp,
+  ipv6ToString,
+  LINKTYPE_ETHERNET,
+  LINKTYPE_IPV4,
+  LINKTYPE_IPV6,
+  LINKTYPE_LINUX_SLL,
+  LINKTYPE_LINUX_SLL2,
+  LINKTYPE_LOOP,
+  LINKTYPE_NULL,
+  LINKTYPE_RAW,
+  TCP_ACK,
+  TCP_FIN,
+  TCP_PSH,
+  TCP_RST,
+  TCP_SYN,
+} from './decode';
+export { TcpReassembler } from './reassembly';
