@@ -93,7 +93,11 @@ export interface BindAckPdu extends Common {
   assocGroupId: number;
   /** Secondary address (port_any_t), without its NUL; '' when length is 0. */
   secAddr: string;
-  /** Whether the wire form carries a terminating NUL inside the length (it normally does). */
+  /**
+   * Whether the wire form carries a terminating NUL inside the length. Non-empty addresses
+   * normally do (default true); an empty one is usually length 0, but Windows also sends a lone
+   * NUL (length 1), so for '' the default is false.
+   */
   secAddrNul?: boolean;
   secAddrPad?: Buffer;
   results: ContextResult[];
@@ -331,7 +335,7 @@ export function decodePdu(buf: Buffer, off = 0): Pdu {
         }
       }
       pdu = { ...common, ptype: h.ptype, maxXmitFrag, maxRecvFrag, assocGroupId, secAddr, results };
-      if (!secAddrNul && secLen > 0) pdu.secAddrNul = false;
+      if (secAddr.length > 0 ? !secAddrNul : secAddrNul) pdu.secAddrNul = secAddrNul;
       if (secAddrPad.some((b) => b !== 0)) pdu.secAddrPad = secAddrPad;
       if (listReserved) pdu.listReserved = listReserved;
       break;
@@ -391,7 +395,7 @@ function bodyLength(p: Pdu): number {
 }
 
 function secAddrWireLength(p: BindAckPdu): number {
-  if (p.secAddr.length === 0) return 0;
+  if (p.secAddr.length === 0) return p.secAddrNul ? 1 : 0;
   return p.secAddr.length + (p.secAddrNul === false ? 0 : 1);
 }
 

@@ -207,3 +207,16 @@ describe('fragmentation and reassembly', () => {
     expect(r.inProgress).toBe(0);
   });
 });
+
+describe('secondary address forms', () => {
+  it('keeps an empty secondary address sent as a lone NUL (length 1), as Windows does', () => {
+    // alter_context_resp: sec_addr length 1 = "\0", then 1 pad byte to reach offset 28.
+    const resp = hex(`05 00 0f 03 10 00 00 00 38 00 00 00 02 00 00 00
+                      00 20 00 20 84 ed 00 00   01 00 00   00
+                      01 00 00 00 00 00 00 00
+                      04 5d 88 8a eb 1c c9 11 9f e8 08 00 2b 10 48 60 02 00 00 00`);
+    const p = decodePdu(resp);
+    expect(p).toMatchObject({ ptype: 15, secAddr: '' });
+    expect(encodePdu(p).equals(resp)).toBe(true);
+  });
+});
