@@ -1,0 +1,36 @@
+#!/usr/bin/env node
+// The dcomlab command. Errors print one line with the protocol's status and exit non-zero,
+// never a stack trace.
+import { Command, CommanderError } from 'commander';
+import { formatError } from '../base/errors';
+import { registerDissect } from './dissect';
+import { registerEpm } from './epm';
+import { registerServe } from './serve';
+import { VERSION } from '../version';
+
+async function main(argv: string[]): Promise<number> {
+  const program = new Command();
+  program
+    .name('dcomlab')
+    .description('MSRPC/DCOM wire protocols, to reproduce real DCOM failures over real sockets')
+    .version(VERSION)
+    .exitOverride()
+    .configureOutput({ writeErr: (s) => process.stderr.write(s) });
+  registerDissect(program);
+  registerServe(program);
+  registerEpm(program);
+  try {
+    await program.parseAsync(argv);
+    return 0;
+  } catch (e) {
+    if (e instanceof CommanderError) return e.exitCode === 0 ? 0 : 2;
+    process.stderr.write(`dcomlab: ${formatError(e)}\n`);
+    return 2;
+  }
+}
+
+main(process.argv).then((code) => {
+  process.exitCode = code;
+  // For benchmarks: peak resident memory of this process, measured by the kernel.
+  if (process.env.DCOMLAB_REPORT_RSS) process.stderr.write(`dcomlab-maxrss-kb ${process.resourceUsage().maxRSS}\n`);
+});

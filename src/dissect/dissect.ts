@@ -1,0 +1,297 @@
+// Capture → TCP streams → PDUs → one record per PDU, in capture order. The association state
+// kept per stream (contexts from binds, opnums by call id) is what lets a response name its
+// interface and operation, as the runtime's association does for a live connection.
+import { CaptureError, PduDecodeError } from '../base/errors';
+import { statusName, nameAt, BindNakReason, ContResult, ProviderReason } from '../base/status';
+import { decodeTcp, readCapture, TcpReassembler, type CaptureSummary, type CaptureWarning, type StreamEvent } from '../capture';
+import { decodeHeader, decodePdu, PduFramer, PTYPE_NAMES, type Pdu, type SyntaxId } from '../pdu';
+import { interfaceName } from '../rpc/known-interfaces';
+import { operationName } from '../rpc/registry';
+
+export interface SyntaxRecord {
+  uuid: string;
+  version: string;
+  name?: string;
+}
+
+export interface PduRecord {
+  frame: number;
+  stream: number;
+  src: string;
+  dst: string;
+  time: string;
+  ptype: number;
+  ptypeName: string;
+  flags: number;
+  drep: string;
+  fragLength: number;
+  authLength: number;
+  callId: number;
+  ctxId?: number;
+  opnum?: number;
+  allocHint?: number;
+  object?: string;
+  status?: number;
+  statusName?: string;
+  authType?: number;
+  authLevel?: number;
+  authContextId?: number;
+  contexts?: Array<{ ctxId: number; abstractSyntax: SyntaxRecord; transferSyntaxes: SyntaxRecord[] }>;
+  results?: Array<{ result: number; resultName: string; reason: number; reasonName?: string; transferSyntax: SyntaxRecord }>;
+  interface?: SyntaxRecord;
+  /** The operation's IDL name, when the interface is one dcomlab defines. */
+  operation?: string;
+  stubLength?: number;
+  /** Why the body could not be decoded (header fields above are still right). */
+  error?: string;
+}
+
+export interface DissectSummary {
+  capture: CaptureSummary;
+  pdus: number;
+  streams: number;
+  dcerpcStreams: number;
+  /** TCP streams carrying SMB (ports 139/445): DCE/RPC over named pipes is out of scope. */
+  skippedSmbStreams: number;
+  gaps: number;
+  skippedBytes: number;
+  warnings: CaptureWarning[];
+}
+
+export interface DissectOptions {
+  onWarning?: (w: CaptureWarning) => void;
+}
+
+const SMB_PORTS = new Set([139, 445]);
+
+/** "major.minor" from an if_version field (major in the low 16 bits). */
+export function versionString(v: number): string {
+  return `${v & 0xffff}.${v >>> 16}`;
+}
+
+function syntaxRecord(s: SyntaxId): SyntaxRecord {
+  const name = interfaceName(s.uuid);
+  return name ? { uuid: s.uuid, version: versionString(s.version), name } : { uuid: s.uuid, version: versionString(s.version) };
+}
+
+interface Direction {
+  framer: PduFramer<number>;
+  src: string;
+  dst: string;
+}
+
+interface StreamState {
+  id: number;
+  smb: boolean;
+  dirs: [Direction, Direction] | null;
+  /** ctxId → abstract syntax, from binds/alter_contexts (client side). */
+  contexts: Map<number, SyntaxId>;
+  /** callId → opnum of its request, so responses and faults can name it. */
+  opnums: Map<number, number>;
+  time: string;
+  sawPdu: boolean;
+}
+
+const MAX_TRACKED_CALLS = 4096;
+
+function isoTime(sec: number, nsec: number): string {
+  const base = new Date(sec * 1000).toISOString(); // 2020-01-01T00:00:00.000Z
+  return `${base.slice(0, 19)}.${String(nsec).padStart(9, '0')}Z`;
+}
+
+/**
+ * Dissect every connection-oriented DCE/RPC PDU in a capture file, calling `onRecord` for each,
+ * in the order the PDUs complete in the file. Memory is bounded by the streams open at once.
+ */
+export async function dissectCapture(
+  path: string,
+  onRecord: (r: PduRecord, pdu: Pdu | undefined, bytes: Buffer) => void,
+  opts: DissectOptions = {},
+): Promise<DissectSummary> {
+  const streams = new Map<number, StreamState>();
+  let pdus = 0;
+  let gaps = 0;
+  let skippedBytes = 0;
+  let dcerpcStreams = 0;
+  let skippedSmbStreams = 0;
+  let streamCount = 0;
+  const warnings: CaptureWarning[] = [];
+
+  const emit = (st: StreamState, dirIdx: 0 | 1, bytes: Buffer, frame: number) => {
+    const dir = st.dirs![dirIdx];
+    const h = decodeHeader(bytes, 0);
+    const rec: PduRecord = {
+      frame,
+      stream: st.id,
+      src: dir.src,
+      dst: dir.dst,
+      time: st.time,
+      ptype: h.ptype,
+      ptypeName: PTYPE_NAMES[h.ptype] ?? `ptype_${h.ptype}`,
+      flags: h.flags,
+      drep: h.drep.toString(16).padStart(8, '0'),
+      fragLength: h.fragLength,
+      authLength: h.authLength,
+      callId: h.callId,
+    };
+    if (!st.sawPdu) {
+      st.sawPdu = true;
+      dcerpcStreams++;
+    }
+    let pdu: Pdu | undefined;
+    try {
+      pdu = decodePdu(bytes, 0);
+    } catch (e) {
+      rec.error = e instanceof PduDecodeError ? e.message : String(e);
+    }
+    if (pdu) describePdu(st, pdu, rec);
+    pdus++;
+    onRecord(rec, pdu, bytes);
+  };
+
+  const onEvent = (e: StreamEvent) => {
+    switch (e.kind) {
+      case 'open': {
+        streamCount++;
+        const smb = SMB_PORTS.has(e.client.port) || SMB_PORTS.has(e.server.port);
+        if (smb) skippedSmbStreams++;
+        const st: StreamState = { id: e.stream, smb, dirs: null, contexts: new Map(), opnums: new Map(), time: '', sawPdu: false };
+        if (!smb) {
+          const c = endpoint(e.client.ip, e.client.port);
+          const s = endpoint(e.server.ip, e.server.port);
+          const mk = (idx: 0 | 1, src: string, dst: string): Direction => ({
+            src,
+            dst,
+            framer: new PduFramer<number>((bytes, frame) => emit(st, idx, bytes, frame), { heuristic: true }),
+          });
+          st.dirs = [mk(0, c, s), mk(1, s, c)];
+        }
+        streams.set(e.stream, st);
+        break;
+      }
+      case 'data': {
+        const st = streams.get(e.stream);
+        if (!st || !st.dirs) return;
+        st.time = isoTime(e.tsSec, e.tsNsec);
+        st.dirs[e.dir].framer.push(e.bytes, e.frame);
+        break;
+      }
+      case 'gap': {
+        const st = streams.get(e.stream);
+        if (!st || !st.dirs) return;
+        gaps++;
+        st.dirs[e.dir].framer.gap();
+        break;
+      }
+      case 'close': {
+        const st = streams.get(e.stream);
+        if (st?.dirs) skippedBytes += st.dirs[0].framer.skippedBytes + st.dirs[1].framer.skippedBytes + st.dirs[0].framer.buffered + st.dirs[1].framer.buffered;
+        streams.delete(e.stream);
+        break;
+      }
+    }
+  };
+
+  const reassembler = new TcpReassembler(onEvent);
+  let capture: CaptureSummary;
+  try {
+    capture = await readCapture(
+      path,
+      (pkt) => {
+        const seg = decodeTcp(pkt.linkType, pkt.data);
+        if (seg) reassembler.push(pkt, seg);
+      },
+      {
+        onWarning: (w) => {
+          warnings.push(w);
+          opts.onWarning?.(w);
+        },
+      },
+    );
+  } catch (e) {
+    if (e instanceof CaptureError) throw e;
+    const err = e as NodeJS.ErrnoException;
+    if (err && err.code) throw new CaptureError(path, 0, `${err.code}: ${err.message}`);
+    throw e;
+  }
+  reassembler.end();
+  return { capture, pdus, streams: streamCount, dcerpcStreams, skippedSmbStreams, gaps, skippedBytes, warnings };
+}
+
+function endpoint(ip: string, port: number): string {
+  return ip.includes(':') ? `[${ip}]:${port}` : `${ip}:${port}`;
+}
+
+function describePdu(st: StreamState, pdu: Pdu, rec: PduRecord): void {
+  if (pdu.auth) {
+    rec.authType = pdu.auth.type;
+    rec.authLevel = pdu.auth.level;
+    rec.authContextId = pdu.auth.contextId;
+  }
+  switch (pdu.ptype) {
+    case 0: {
+      rec.ctxId = pdu.ctxId;
+      rec.opnum = pdu.opnum;
+      rec.allocHint = pdu.allocHint;
+      if (pdu.object !== undefined) rec.object = pdu.object;
+      rec.stubLength = pdu.stub.length;
+      const iface = st.contexts.get(pdu.ctxId);
+      if (iface) {
+        rec.interface = syntaxRecord(iface);
+        const opName = operationName(iface.uuid, pdu.opnum, iface.version);
+        if (opName) rec.operation = opName;
+        // Like tshark, a response is matched to its request only when the request's context
+        // was bound in this conversation; otherwise it names no opnum.
+        if (st.opnums.size >= MAX_TRACKED_CALLS) st.opnums.clear();
+        st.opnums.set(pdu.callId, pdu.opnum);
+      } else {
+        st.opnums.delete(pdu.callId);
+      }
+      break;
+    }
+    case 2:
+    case 3: {
+      rec.ctxId = pdu.ctxId;
+      rec.allocHint = pdu.allocHint;
+      rec.stubLength = pdu.stub.length;
+      const op = st.opnums.get(pdu.callId);
+      if (op !== undefined) rec.opnum = op;
+      const iface = st.contexts.get(pdu.ctxId);
+      if (iface) {
+        rec.interface = syntaxRecord(iface);
+        const opName = op !== undefined ? operationName(iface.uuid, op, iface.version) : undefined;
+        if (opName) rec.operation = opName;
+      }
+      if (pdu.ptype === 3) {
+        rec.status = pdu.status;
+        const name = statusName(pdu.status);
+        if (name) rec.statusName = name;
+      }
+      break;
+    }
+    case 11:
+    case 14:
+      rec.contexts = pdu.contexts.map((c) => {
+        st.contexts.set(c.ctxId, c.abstractSyntax);
+        return { ctxId: c.ctxId, abstractSyntax: syntaxRecord(c.abstractSyntax), transferSyntaxes: c.transferSyntaxes.map(syntaxRecord) };
+      });
+      break;
+    case 12:
+    case 15:
+      rec.results = pdu.results.map((r) => {
+        const out: NonNullable<PduRecord['results']>[number] = {
+          result: r.result,
+          resultName: nameAt(ContResult, r.result),
+          reason: r.reason,
+          transferSyntax: syntaxRecord(r.transferSyntax),
+        };
+        if (r.result === 2) out.reasonName = nameAt(ProviderReason, r.reason);
+        return out;
+      });
+      break;
+    case 13:
+      rec.status = pdu.rejectReason;
+      rec.statusName = nameAt(BindNakReason, pdu.rejectReason);
+      break;
+  }
+}

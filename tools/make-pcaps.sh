@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# Re-make the captures in pcaps/ with real peers, on loopback only. Needs root, tshark (dumpcap),
+# python3-impacket and Samba (see .ci/run for the Debian packages). Describe every capture in pcaps/README.md.
+#
+#   tools/make-pcaps.sh            all captures
+#   tools/make-pcaps.sh NAME...    only these (names as in the list below)
+#
+# Each capture: start the peer, start dumpcap on lo, run the client, stop dumpcap (by PID), stop the peer
+# (by PID), check that tshark decodes it with no malformed frame. Work files go to
+# $DCOMLAB_PEERS_ROOT/make-pcaps{,-samba} (default under $TMPDIR/dcomlab-peers); a fresh DC is provisioned per run.
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+project=$(pwd -P)
+peers=$project/tools/peers
+tmp=${TMPDIR:-${TMP:-${TEMP:-/tmp}}}
+root=${DCOMLAB_PEERS_ROOT:-${tmp%/}/dcomlab-peers}
+work=$root/make-pcaps
+samba_dir=$root/make-pcaps-samba
+PY=/usr/bin/python3   # Debian's python3: the one that can import impacket
+IMPACKET=/usr/share/doc/python3-impacket/examples
+
+log() { printf '==> %s\n' "$*" >&2; }
+
+cleanup() {
+  bash "$peers/capture.sh" stop "$work" || true
+  bash "$peers/samba.sh" stop "$samba_dir" || true
+}
+trap cleanup EXIT
+
+# check FILE: tshark decodes it, with DCE/RPC PDUs and no malformed frame or expert error.
+check() {
+  local file=$1 pdus bad
+  pdus=$(tshark -n -r "$file" -Y 'dcerpc' -T fields -e dcerpc.pkt_type -E occurrence=a 2>/dev/null | tr ',' '\n' | grep -c . || true)
+  bad=$(tshark -n -r "$file" -Y '_ws.malformed || _ws.expert.severity == error' 2>/dev/null | wc -l)
+  log "$(basename "$file"): $(tshark -n -r "$file" 2>/dev/null | wc -l) frames, $pdus DCE/RPC PDUs, $bad malformed/error frames, $(stat -c %s "$file") bytes"
+  ((pdus > 0)) || { echo "no DCE/RPC in $file" >&2; return 1; }
+  ((bad == 0)) || { echo "tshark finds malformed frames in $file" >&2; return 1; }
+}
+
+start_samba() {
+  bash "$peers/samba.sh" start "$samba_dir" >/dev/null
+}
+
+# ---------------------------------------------------------------------------------------------------
+# impacket-rpcdump-samba-epm: Impacket's rpcdump.py (unauthenticated ept_lookup) against Samba's
+# endpoint mapper on 127.0.0.1:135.
+make_impacket_rpcdump_samba_epm() {
+  local out=$project/pcaps/impacket-rpcdump-samba-epm.pcapng
+  start_samba
+  bash "$peers/capture.sh" start "$work" "$work/capture.pcapng" 'tcp port 135'
+  # rpcdump 0.10 ends with "Protocol failed: ... ept_s_not_registered" against Samba (see pcaps/README.md);
+  # its exit status is 0 either way, and the capture is checked below.
+  "$PY" "$IMPACKET/rpcdump.py" 127.0.0.1 >"$work/rpcdump.out" 2>&1 || true
+  bash "$peers/capture.sh" stop "$work"
+  sed 's/^/    rpcdump: /' "$work/rpcdump.out" >&2
+  install -m 0644 "$work/capture.pcapng" "$out"
+  check "$out"
+}
+
+ALL=(impacket-rpcdump-samba-epm)
+
+[[ $(id -u) == 0 ]] || { echo "make-pcaps.sh: needs root (capture on lo, Samba on port 135)" >&2; exit 1; }
+names=("$@")
+((${#names[@]})) || names=("${ALL[@]}")
+# A fresh DC for every run: its SIDs and GUIDs are new, nothing from an earlier run leaks in.
+bash "$peers/samba.sh" stop "$samba_dir" 2>/dev/null || true
+rm -rf "$work" "$samba_dir"
+mkdir -p "$work" "$project/pcaps"
+for name in "${names[@]}"; do
+  fn=make_${name//-/_}
+  declare -F "$fn" >/dev/null || { echo "make-pcaps.sh: no capture named $name (have: ${ALL[*]})" >&2; exit 2; }
+  log "$name"
+  "$fn"
+done
+log "versions: $(tshark --version | head -n 1); $(samba --version); impacket $("$PY" -c 'from impacket import version; print(version.version)')"
+# Success: the work files go (on failure they stay, for their logs).
+cleanup
+trap - EXIT
+rm -rf "$work" "$samba_dir"
