@@ -529,6 +529,7 @@ export async function readCapture(
 
 function describeIoError(e: unknown): string {
   const err = e as NodeJS.ErrnoException;
-  if (err && typeof err.message === 'string') return err.code ? `${err.code}: ${err.message}` : err.message;
+  // Node's messages already start with the code ("ENOENT: no such file or directory, open '…'").
+  if (err && typeof err.message === 'string') return err.code && !err.message.startsWith(err.code) ? `${err.code}: ${err.message}` : err.message;
   return String(e);
 }
