@@ -3,6 +3,7 @@
 import { RpcFault } from '../base/errors';
 import { NIL_GUID } from '../base/guid';
 import { Status } from '../base/status';
+import { parseStringBinding } from './binding';
 import { RpcConnection, type ClientOptions } from './client';
 import { epm } from './interfaces/epm';
 import { interfaceName } from './known-interfaces';
@@ -91,4 +92,23 @@ export async function epmMap(
     }
     throw new RpcFault(Status.ept_s_not_registered, 'ept_map returned no ncacn_ip_tcp tower');
   });
+}
+
+/**
+ * Connect to an interface by string binding: `ncacn_ip_tcp:HOST[PORT]` directly, or, with no
+ * port, at the port the host's endpoint mapper gives for the interface (ept_map).
+ */
+export async function connectTo<I extends Parameters<typeof bindInterface>[1]>(
+  binding: string, i: I, opts: ClientOptions & { epmPort?: number } = {},
+): Promise<InterfaceClient<I>> {
+  const b = parseStringBinding(binding);
+  const ifId = { uuid: i.uuid, version: (i.version.major | (i.version.minor << 16)) >>> 0 };
+  const port = b.port ?? (await epmMap(b.host, ifId, opts.epmPort ?? EPM_PORT, opts, b.object)).port;
+  const conn = await RpcConnection.connect(b.host, port, opts);
+  try {
+    return await bindInterface(conn, i);
+  } catch (e) {
+    await conn.close();
+    throw e;
+  }
 }
