@@ -118,9 +118,22 @@ function decodeIpv4(data: Buffer, ip: number): TcpSegment | null {
     end = ip + total;
     if (end > len) end = len;
   }
-  const src = `${data[ip + 12]}.${data[ip + 13]}.${data[ip + 14]}.${data[ip + 15]}`;
-  const dst = `${data[ip + 16]}.${data[ip + 17]}.${data[ip + 18]}.${data[ip + 19]}`;
+  const src = ipv4String(data, ip + 12);
+  const dst = ipv4String(data, ip + 16);
   return decodeTcpHeader(data, ip + ihl, end, 4, src, dst);
+}
+
+// A capture has few distinct addresses: format each once (bounded, so a scan cannot grow it).
+const IPV4_CACHE = new Map<number, string>();
+function ipv4String(data: Buffer, o: number): string {
+  const n = ((data[o]! << 24) | (data[o + 1]! << 16) | (data[o + 2]! << 8) | data[o + 3]!) >>> 0;
+  let s = IPV4_CACHE.get(n);
+  if (s === undefined) {
+    s = `${data[o]}.${data[o + 1]}.${data[o + 2]}.${data[o + 3]}`;
+    if (IPV4_CACHE.size >= 4096) IPV4_CACHE.clear();
+    IPV4_CACHE.set(n, s);
+  }
+  return s;
 }
 
 function decodeIpv6(data: Buffer, ip: number): TcpSegment | null {

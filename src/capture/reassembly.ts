@@ -88,6 +88,7 @@ export class TcpReassembler {
   private readonly maxClosed: number;
   private readonly synAfterClose: boolean;
   private readonly lostOnAdvance: boolean;
+  private readonly keyCache = [0, 1].map(() => ({ src: '', dst: '', sp: -1, dp: -1, srcIsA: false, key: '' }));
 
   constructor(
     private readonly onEvent: (e: StreamEvent) => void,
@@ -119,10 +120,21 @@ export class TcpReassembler {
     // Endpoint A is the one that sorts first (address, then port); the key is "A B ports".
     const src = seg.src;
     const dst = seg.dst;
-    const srcIsA = src < dst || (src === dst && seg.srcPort <= seg.dstPort);
-    const key = srcIsA
-      ? src + ' ' + dst + ' ' + (seg.srcPort * 65536 + seg.dstPort)
-      : dst + ' ' + src + ' ' + (seg.dstPort * 65536 + seg.srcPort);
+    // Consecutive packets mostly belong to one conversation: reuse its key string (V8 keeps a
+    // string's hash, so the map lookup below is cheap). One slot per direction.
+    const slot = this.keyCache[(seg.srcPort ^ seg.dstPort) & 1]!;
+    let srcIsA: boolean;
+    let key: string;
+    if (slot.src === src && slot.dst === dst && slot.sp === seg.srcPort && slot.dp === seg.dstPort) {
+      srcIsA = slot.srcIsA;
+      key = slot.key;
+    } else {
+      srcIsA = src < dst || (src === dst && seg.srcPort <= seg.dstPort);
+      key = srcIsA
+        ? src + ' ' + dst + ' ' + (seg.srcPort * 65536 + seg.dstPort)
+        : dst + ' ' + src + ' ' + (seg.dstPort * 65536 + seg.srcPort);
+      slot.src = src; slot.dst = dst; slot.sp = seg.srcPort; slot.dp = seg.dstPort; slot.srcIsA = srcIsA; slot.key = key;
+    }
     const flags = seg.flags;
     const synOnly = (flags & (TCP_SYN | TCP_ACK)) === TCP_SYN;
 

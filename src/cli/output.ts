@@ -1,31 +1,45 @@
 // Buffered synchronous stdout. Dissecting is a synchronous loop per capture chunk, so writes
-// must block rather than queue: that keeps memory flat however much we print.
+// must block rather than queue: that keeps memory flat however much we print. Lines are
+// encoded straight into one reusable buffer (joining strings first measured slower).
 import { writeSync } from 'node:fs';
 
 export class SyncWriter {
-  private parts: string[] = [];
-  private size = 0;
-  constructor(private readonly fd = 1, private readonly flushAt = 1 << 16) {}
+  private readonly buf: Buffer;
+  private used = 0;
+  private closed = false;
+
+  constructor(private readonly fd = 1, size = 1 << 16) {
+    this.buf = Buffer.allocUnsafe(size);
+  }
 
   write(s: string): void {
-    this.parts.push(s);
-    this.size += s.length;
-    if (this.size >= this.flushAt) this.flush();
+    // A UTF-16 code unit takes at most 3 UTF-8 bytes.
+    if (this.used + s.length * 3 > this.buf.length) {
+      this.flush();
+      if (s.length * 3 > this.buf.length) {
+        this.writeAll(Buffer.from(s, 'utf8'));
+        return;
+      }
+    }
+    this.used += this.buf.write(s, this.used, 'utf8');
   }
 
   line(s: string): void {
-    this.write(s + '\n');
+    this.write(s);
+    if (this.used >= this.buf.length) this.flush();
+    this.buf[this.used++] = 0x0a;
   }
 
   flush(): void {
-    if (this.size === 0) return;
-    let buf = Buffer.from(this.parts.join(''), 'utf8');
-    this.parts = [];
-    this.size = 0;
-    while (buf.length > 0) {
+    if (this.used === 0) return;
+    this.writeAll(this.buf.subarray(0, this.used));
+    this.used = 0;
+  }
+
+  private writeAll(b: Buffer): void {
+    while (b.length > 0 && !this.closed) {
       try {
-        const n = writeSync(this.fd, buf);
-        buf = buf.subarray(n);
+        b = b.subarray(writeSync(this.fd, b));
       } catch (e) {
         const code = (e as NodeJS.ErrnoException).code;
         if (code === 'EAGAIN') {
@@ -33,7 +47,10 @@ export class SyncWriter {
           Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 2);
           continue;
         }
-        if (code === 'EPIPE') return; // reader went away (e.g. `| head`): stop quietly
+        if (code === 'EPIPE') {
+          this.closed = true; // reader went away (e.g. `| head`): stop quietly
+          return;
+        }
         throw e;
       }
     }

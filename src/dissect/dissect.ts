@@ -69,9 +69,18 @@ export function versionString(v: number): string {
   return `${v & 0xffff}.${v >>> 16}`;
 }
 
+const SYNTAX_RECORDS = new Map<string, SyntaxRecord>();
+/** The printed form of a syntax, made once per uuid+version (binds repeat the same few). */
 function syntaxRecord(s: SyntaxId): SyntaxRecord {
-  const name = interfaceName(s.uuid);
-  return name ? { uuid: s.uuid, version: versionString(s.version), name } : { uuid: s.uuid, version: versionString(s.version) };
+  const k = `${s.uuid}/${s.version}`;
+  let r = SYNTAX_RECORDS.get(k);
+  if (r === undefined) {
+    const name = interfaceName(s.uuid);
+    r = name ? { uuid: s.uuid, version: versionString(s.version), name } : { uuid: s.uuid, version: versionString(s.version) };
+    if (SYNTAX_RECORDS.size >= 4096) SYNTAX_RECORDS.clear();
+    SYNTAX_RECORDS.set(k, r);
+  }
+  return r;
 }
 
 interface Direction {
@@ -80,24 +89,56 @@ interface Direction {
   dst: string;
 }
 
+/** A presentation context as the dissector knows it, with what it prints computed once. */
+interface KnownContext {
+  syntax: SyntaxId;
+  record: SyntaxRecord;
+  /** Operation names by opnum (undefined = not looked up yet, null = none). */
+  opNames: Array<string | null | undefined>;
+}
+
 interface StreamState {
   id: number;
   smb: boolean;
   dirs: [Direction, Direction] | null;
-  /** ctxId → abstract syntax, from binds/alter_contexts (client side). */
-  contexts: Map<number, SyntaxId>;
+  /** ctxId → the abstract syntax bound by a bind/alter_context (client side). */
+  contexts: Map<number, KnownContext>;
   /** callId → opnum of its request, so responses and faults can name it. */
   opnums: Map<number, number>;
-  time: string;
+  tsSec: number;
+  tsNsec: number;
   sawPdu: boolean;
 }
 
 const MAX_TRACKED_CALLS = 4096;
 
+let cachedSec = NaN;
+let cachedPrefix = '';
+/** ISO 8601 with nanoseconds; the date part is cached per second (captures are mostly in order). */
 function isoTime(sec: number, nsec: number): string {
-  const base = new Date(sec * 1000).toISOString(); // 2020-01-01T00:00:00.000Z
-  return `${base.slice(0, 19)}.${String(nsec).padStart(9, '0')}Z`;
+  if (sec !== cachedSec) {
+    cachedSec = sec;
+    cachedPrefix = new Date(sec * 1000).toISOString().slice(0, 19); // 2020-01-01T00:00:00
+  }
+  return `${cachedPrefix}.${String(nsec).padStart(9, '0')}Z`;
 }
+
+function knownContext(syntax: SyntaxId): KnownContext {
+  return { syntax, record: syntaxRecord(syntax), opNames: [] };
+}
+
+function opName(k: KnownContext, opnum: number): string | undefined {
+  let n = k.opNames[opnum];
+  if (n === undefined) {
+    n = operationName(k.syntax.uuid, opnum, k.syntax.version) ?? null;
+    k.opNames[opnum] = n;
+  }
+  return n ?? undefined;
+}
+
+/** Streams open at once, and closed tuples remembered for tshark-like stream numbering. */
+const MAX_OPEN_STREAMS = 2048;
+const MAX_CLOSED_STREAMS = 8192;
 
 /**
  * Dissect every connection-oriented DCE/RPC PDU in a capture file, calling `onRecord` for each,
@@ -119,32 +160,34 @@ export async function dissectCapture(
 
   const emit = (st: StreamState, dirIdx: 0 | 1, bytes: Buffer, frame: number) => {
     const dir = st.dirs![dirIdx];
-    const h = decodeHeader(bytes, 0);
-    const rec: PduRecord = {
-      frame,
-      stream: st.id,
-      src: dir.src,
-      dst: dir.dst,
-      time: st.time,
-      ptype: h.ptype,
-      ptypeName: PTYPE_NAMES[h.ptype] ?? `ptype_${h.ptype}`,
-      flags: h.flags,
-      drep: h.drep.toString(16).padStart(8, '0'),
-      fragLength: h.fragLength,
-      authLength: h.authLength,
-      callId: h.callId,
-    };
+    let pdu: Pdu | undefined;
+    let error: string | undefined;
+    try {
+      pdu = decodePdu(bytes, 0);
+    } catch (e) {
+      error = e instanceof PduDecodeError ? e.message : String(e);
+    }
+    let rec: PduRecord;
+    if (pdu) {
+      rec = {
+        frame, stream: st.id, src: dir.src, dst: dir.dst, time: isoTime(st.tsSec, st.tsNsec),
+        ptype: pdu.ptype, ptypeName: PTYPE_NAMES[pdu.ptype]!, flags: pdu.flags, drep: drepHex(pdu.drep),
+        fragLength: bytes.length, authLength: pdu.auth ? pdu.auth.value.length : 0, callId: pdu.callId,
+      };
+      describePdu(st, pdu, rec);
+    } else {
+      const h = decodeHeader(bytes, 0);
+      rec = {
+        frame, stream: st.id, src: dir.src, dst: dir.dst, time: isoTime(st.tsSec, st.tsNsec),
+        ptype: h.ptype, ptypeName: PTYPE_NAMES[h.ptype] ?? `ptype_${h.ptype}`, flags: h.flags, drep: drepHex(h.drep),
+        fragLength: h.fragLength, authLength: h.authLength, callId: h.callId,
+      };
+      if (error !== undefined) rec.error = error;
+    }
     if (!st.sawPdu) {
       st.sawPdu = true;
       dcerpcStreams++;
     }
-    let pdu: Pdu | undefined;
-    try {
-      pdu = decodePdu(bytes, 0);
-    } catch (e) {
-      rec.error = e instanceof PduDecodeError ? e.message : String(e);
-    }
-    if (pdu) describePdu(st, pdu, rec);
     pdus++;
     onRecord(rec, pdu, bytes);
   };
@@ -155,7 +198,7 @@ export async function dissectCapture(
         streamCount++;
         const smb = SMB_PORTS.has(e.client.port) || SMB_PORTS.has(e.server.port);
         if (smb) skippedSmbStreams++;
-        const st: StreamState = { id: e.stream, smb, dirs: null, contexts: new Map(), opnums: new Map(), time: '', sawPdu: false };
+        const st: StreamState = { id: e.stream, smb, dirs: null, contexts: new Map(), opnums: new Map(), tsSec: 0, tsNsec: 0, sawPdu: false };
         if (!smb) {
           const c = endpoint(e.client.ip, e.client.port);
           const s = endpoint(e.server.ip, e.server.port);
@@ -172,7 +215,8 @@ export async function dissectCapture(
       case 'data': {
         const st = streams.get(e.stream);
         if (!st || !st.dirs) return;
-        st.time = isoTime(e.tsSec, e.tsNsec);
+        st.tsSec = e.tsSec;
+        st.tsNsec = e.tsNsec;
         st.dirs[e.dir].framer.push(e.bytes, e.frame);
         break;
       }
@@ -192,7 +236,7 @@ export async function dissectCapture(
     }
   };
 
-  const reassembler = new TcpReassembler(onEvent);
+  const reassembler = new TcpReassembler(onEvent, { maxOpenStreams: MAX_OPEN_STREAMS, maxClosedStreams: MAX_CLOSED_STREAMS });
   let capture: CaptureSummary;
   try {
     capture = await readCapture(
@@ -218,6 +262,16 @@ export async function dissectCapture(
   return { capture, pdus, streams: streamCount, dcerpcStreams, skippedSmbStreams, gaps, skippedBytes, warnings };
 }
 
+const DREP_HEX = new Map<number, string>();
+function drepHex(d: number): string {
+  let h = DREP_HEX.get(d);
+  if (h === undefined) {
+    h = d.toString(16).padStart(8, '0');
+    if (DREP_HEX.size < 64) DREP_HEX.set(d, h);
+  }
+  return h;
+}
+
 function endpoint(ip: string, port: number): string {
   return ip.includes(':') ? `[${ip}]:${port}` : `${ip}:${port}`;
 }
@@ -235,11 +289,11 @@ function describePdu(st: StreamState, pdu: Pdu, rec: PduRecord): void {
       rec.allocHint = pdu.allocHint;
       if (pdu.object !== undefined) rec.object = pdu.object;
       rec.stubLength = pdu.stub.length;
-      const iface = st.contexts.get(pdu.ctxId);
-      if (iface) {
-        rec.interface = syntaxRecord(iface);
-        const opName = operationName(iface.uuid, pdu.opnum, iface.version);
-        if (opName) rec.operation = opName;
+      const k = st.contexts.get(pdu.ctxId);
+      if (k) {
+        rec.interface = k.record;
+        const name = opName(k, pdu.opnum);
+        if (name) rec.operation = name;
         // Like tshark, a response is matched to its request only when the request's context
         // was bound in this conversation; otherwise it names no opnum.
         if (st.opnums.size >= MAX_TRACKED_CALLS) st.opnums.clear();
@@ -256,11 +310,11 @@ function describePdu(st: StreamState, pdu: Pdu, rec: PduRecord): void {
       rec.stubLength = pdu.stub.length;
       const op = st.opnums.get(pdu.callId);
       if (op !== undefined) rec.opnum = op;
-      const iface = st.contexts.get(pdu.ctxId);
-      if (iface) {
-        rec.interface = syntaxRecord(iface);
-        const opName = op !== undefined ? operationName(iface.uuid, op, iface.version) : undefined;
-        if (opName) rec.operation = opName;
+      const k = st.contexts.get(pdu.ctxId);
+      if (k) {
+        rec.interface = k.record;
+        const name = op !== undefined ? opName(k, op) : undefined;
+        if (name) rec.operation = name;
       }
       if (pdu.ptype === 3) {
         rec.status = pdu.status;
@@ -272,8 +326,9 @@ function describePdu(st: StreamState, pdu: Pdu, rec: PduRecord): void {
     case 11:
     case 14:
       rec.contexts = pdu.contexts.map((c) => {
-        st.contexts.set(c.ctxId, c.abstractSyntax);
-        return { ctxId: c.ctxId, abstractSyntax: syntaxRecord(c.abstractSyntax), transferSyntaxes: c.transferSyntaxes.map(syntaxRecord) };
+        const k = knownContext(c.abstractSyntax);
+        st.contexts.set(c.ctxId, k);
+        return { ctxId: c.ctxId, abstractSyntax: k.record, transferSyntaxes: c.transferSyntaxes.map(syntaxRecord) };
       });
       break;
     case 12:

@@ -254,18 +254,21 @@ export function decodePdu(buf: Buffer, off = 0): Pdu {
     bodyEnd = padStart;
   }
   const r = new Reader(buf, off + COMMON_HEADER_LENGTH, bodyEnd, le);
-  const common: Common = auth
-    ? { rpcVersMinor: h.rpcVersMinor, flags: h.flags, drep: h.drep, callId: h.callId, auth }
-    : { rpcVersMinor: h.rpcVersMinor, flags: h.flags, drep: h.drep, callId: h.callId };
+  // One object literal per PDU type (no spreads): this is the hot path, and fixed shapes keep
+  // V8's property access monomorphic. Optional fields are present as undefined.
+  const minor = h.rpcVersMinor;
+  const flags = h.flags;
+  const drep = h.drep;
+  const callId = h.callId;
   let pdu: Pdu;
   switch (h.ptype) {
     case PType.request: {
       const allocHint = r.u32('alloc_hint');
       const ctxId = r.u16('p_cont_id');
       const opnum = r.u16('opnum');
-      const object = h.flags & PFC.OBJECT_UUID ? r.guid('object') : undefined;
-      pdu = { ...common, ptype: 0, allocHint, ctxId, opnum, stub: r.bytes(bodyEnd - r.off, 'stub') };
-      if (object !== undefined) pdu.object = object;
+      const object = flags & PFC.OBJECT_UUID ? r.guid('object') : undefined;
+      const stub = r.bytes(bodyEnd - r.off, 'stub');
+      pdu = { ptype: 0, rpcVersMinor: minor, flags, drep, callId, auth, extra: undefined, allocHint, ctxId, opnum, object, stub };
       break;
     }
     case PType.response: {
@@ -273,7 +276,8 @@ export function decodePdu(buf: Buffer, off = 0): Pdu {
       const ctxId = r.u16('p_cont_id');
       const cancelCount = r.u8('cancel_count');
       const reserved = r.u8('reserved');
-      pdu = { ...common, ptype: 2, allocHint, ctxId, cancelCount, reserved, stub: r.bytes(bodyEnd - r.off, 'stub') };
+      const stub = r.bytes(bodyEnd - r.off, 'stub');
+      pdu = { ptype: 2, rpcVersMinor: minor, flags, drep, callId, auth, extra: undefined, allocHint, ctxId, cancelCount, reserved, stub };
       break;
     }
     case PType.fault: {
@@ -283,7 +287,8 @@ export function decodePdu(buf: Buffer, off = 0): Pdu {
       const faultFlags = r.u8('fault_flags');
       const status = r.u32('status');
       const reserved2 = r.u32('reserved2');
-      pdu = { ...common, ptype: 3, allocHint, ctxId, cancelCount, faultFlags, status, reserved2, stub: r.bytes(bodyEnd - r.off, 'stub') };
+      const stub = r.bytes(bodyEnd - r.off, 'stub');
+      pdu = { ptype: 3, rpcVersMinor: minor, flags, drep, callId, auth, extra: undefined, allocHint, ctxId, cancelCount, faultFlags, status, reserved2, stub };
       break;
     }
     case PType.bind:
@@ -295,19 +300,19 @@ export function decodePdu(buf: Buffer, off = 0): Pdu {
       const listReserved = r.u8('reserved') | (r.u16('reserved2') << 8);
       const contexts: ContextElement[] = [];
       for (let i = 0; i < n; i++) {
-        const ctxId = r.u16(`p_cont_elem[${i}].p_cont_id`);
-        const nTs = r.u8(`p_cont_elem[${i}].n_transfer_syn`);
-        const reserved = r.u8(`p_cont_elem[${i}].reserved`);
-        const abstractSyntax = r.syntax(`p_cont_elem[${i}].abstract_syntax`);
-        r.need(20 * nTs, `p_cont_elem[${i}].transfer_syntaxes`);
+        const ctxId = r.u16('p_cont_elem.p_cont_id');
+        const nTs = r.u8('p_cont_elem.n_transfer_syn');
+        const reserved = r.u8('p_cont_elem.reserved');
+        const abstractSyntax = r.syntax('p_cont_elem.abstract_syntax');
+        r.need(20 * nTs, 'p_cont_elem.transfer_syntaxes');
         const transferSyntaxes: SyntaxId[] = [];
-        for (let j = 0; j < nTs; j++) transferSyntaxes.push(r.syntax(`p_cont_elem[${i}].transfer_syntaxes[${j}]`));
-        const el: ContextElement = { ctxId, abstractSyntax, transferSyntaxes };
-        if (reserved) el.reserved = reserved;
-        contexts.push(el);
+        for (let j = 0; j < nTs; j++) transferSyntaxes.push(r.syntax('p_cont_elem.transfer_syntaxes'));
+        contexts.push(reserved ? { ctxId, abstractSyntax, transferSyntaxes, reserved } : { ctxId, abstractSyntax, transferSyntaxes });
       }
-      pdu = { ...common, ptype: h.ptype, maxXmitFrag, maxRecvFrag, assocGroupId, contexts };
-      if (listReserved) pdu.listReserved = listReserved;
+      pdu = {
+        ptype: h.ptype, rpcVersMinor: minor, flags, drep, callId, auth, extra: undefined,
+        maxXmitFrag, maxRecvFrag, assocGroupId, contexts, listReserved: listReserved || undefined,
+      };
       break;
     }
     case PType.bind_ack:
@@ -329,15 +334,18 @@ export function decodePdu(buf: Buffer, off = 0): Pdu {
         listReserved = r.u8('reserved') | (r.u16('reserved2') << 8);
         r.need(24 * n, 'p_results');
         for (let i = 0; i < n; i++) {
-          const result = r.u16(`p_results[${i}].result`);
-          const reason = r.u16(`p_results[${i}].reason`);
-          results.push({ result, reason, transferSyntax: r.syntax(`p_results[${i}].transfer_syntax`) });
+          const result = r.u16('p_results.result');
+          const reason = r.u16('p_results.reason');
+          results.push({ result, reason, transferSyntax: r.syntax('p_results.transfer_syntax') });
         }
       }
-      pdu = { ...common, ptype: h.ptype, maxXmitFrag, maxRecvFrag, assocGroupId, secAddr, results };
-      if (secAddr.length > 0 ? !secAddrNul : secAddrNul) pdu.secAddrNul = secAddrNul;
-      if (secAddrPad.some((b) => b !== 0)) pdu.secAddrPad = secAddrPad;
-      if (listReserved) pdu.listReserved = listReserved;
+      pdu = {
+        ptype: h.ptype, rpcVersMinor: minor, flags, drep, callId, auth, extra: undefined,
+        maxXmitFrag, maxRecvFrag, assocGroupId, secAddr,
+        secAddrNul: (secAddr.length > 0 ? !secAddrNul : secAddrNul) ? secAddrNul : undefined,
+        secAddrPad: secAddrPad.some((b) => b !== 0) ? secAddrPad : undefined,
+        results, listReserved: listReserved || undefined,
+      };
       break;
     }
     case PType.bind_nak: {
@@ -348,14 +356,14 @@ export function decodePdu(buf: Buffer, off = 0): Pdu {
         r.need(2 * n, 'versions.p_protocols');
         for (let i = 0; i < n; i++) versions.push({ major: r.u8('major'), minor: r.u8('minor') });
       }
-      pdu = { ...common, ptype: 13, rejectReason, versions };
+      pdu = { ptype: 13, rpcVersMinor: minor, flags, drep, callId, auth, extra: undefined, rejectReason, versions };
       break;
     }
     case PType.auth3:
     case PType.shutdown:
     case PType.co_cancel:
     case PType.orphaned:
-      pdu = { ...common, ptype: h.ptype, body: r.bytes(bodyEnd - r.off, 'body') };
+      pdu = { ptype: h.ptype, rpcVersMinor: minor, flags, drep, callId, auth, extra: undefined, body: r.bytes(bodyEnd - r.off, 'body') };
       break;
     default:
       throw new PduDecodeError(off + 2, `ptype ${h.ptype} is not a connection-oriented PDU`);

@@ -43,7 +43,10 @@ const byUuid = new Map<string, string>(TABLE.map(([u, n]) => [u, n]));
 
 /** Known name of an interface UUID, or undefined. */
 export function interfaceName(uuid: string): string | undefined {
-  return byUuid.get(uuid) ?? byUuid.get(normalizeGuid(uuid));
+  const hit = byUuid.get(uuid);
+  // Decoded UUIDs are already canonical; only other spellings need normalising.
+  if (hit !== undefined || (uuid.length === 36 && !/[A-F{]/.test(uuid))) return hit;
+  return byUuid.get(normalizeGuid(uuid));
 }
 
 export function registerInterfaceName(uuid: string, name: string): void {
