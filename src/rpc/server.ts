@@ -162,6 +162,9 @@ export class RpcServer {
         });
       });
       srv.on('error', (e) => this.logger.error({ err: formatError(e) }, 'listener error'));
+      // net.Server closes connections beyond maxConnections itself; say so.
+      srv.on('drop', (d?: { remoteAddress?: string; remotePort?: number }) =>
+        this.logger.warn({ peer: `${d?.remoteAddress}:${d?.remotePort}`, limit: this.limits.maxConnections }, 'connection refused: maxConnections reached'));
       const addr = srv.address() as net.AddressInfo;
       bound.push({ host: addr.address, port: addr.port });
       this.servers.push(srv);
@@ -187,9 +190,12 @@ export class RpcServer {
   /** Stop listening, send shutdown on every open association, then close them. */
   async close(): Promise<void> {
     this.closing = true;
-    await Promise.all(this.servers.map((s) => new Promise<void>((r) => s.close(() => r()))));
+    // Stop accepting first; net.Server.close() only completes once every connection has ended,
+    // so the associations are told (shutdown PDU) and closed before waiting for it.
+    const closed = this.servers.map((s) => new Promise<void>((r) => s.close(() => r())));
     this.servers.length = 0;
     await Promise.all([...this.associations].map((a) => a.shutdown()));
+    await Promise.all(closed);
   }
 
   newAssocGroup(): number {
@@ -275,13 +281,16 @@ export class Association {
 
   private onData(chunk: Buffer): void {
     this.touch();
+    const headerAtStart = this.framer.buffered === 0;
     try {
       this.framer.push(chunk, undefined);
     } catch (e) {
-      // Bytes that are not DCE/RPC at all (wrong rpc_vers, frag_length below 16).
+      // Bytes that are not DCE/RPC at all (wrong rpc_vers, frag_length below 16). Answer with
+      // the offending PDU's call id when its header starts this chunk (Samba copies it too).
       const what = e instanceof PduDecodeError ? e.what : formatError(e);
-      if (!this.sawFirstPdu) this.nakAndClose(0, NakReason.protocol_version_not_supported, what);
-      else this.protocolError(what, 0, 0, FAULT_FLAGS_DNE);
+      const callId = headerAtStart ? rawCallId(chunk) : 0;
+      if (!this.sawFirstPdu) this.nakAndClose(callId, NakReason.protocol_version_not_supported, what);
+      else this.protocolError(what, callId, 0, FAULT_FLAGS_DNE);
     }
   }
 
@@ -293,7 +302,7 @@ export class Association {
     try {
       pdu = decodePdu(bytes);
     } catch (e) {
-      const callId = bytes.length >= 16 ? bytes.readUInt32LE(12) : 0;
+      const callId = rawCallId(bytes);
       const what = e instanceof PduDecodeError ? e.what : formatError(e);
       // raw_protocol test_invalid_auth_noctx: a malformed bind gets bind_nak reason 4.
       if (first || bytes[2] === PType.bind) this.nakAndClose(callId, NakReason.protocol_version_not_supported, what);
@@ -337,8 +346,9 @@ export class Association {
           this.log.debug({ callId: pdu.callId }, 'co_cancel ignored');
           break;
         case PType.orphaned:
-          // The client gave up: drop a partial request, stop a running call, answer nothing.
-          this.partials.delete(pdu.callId);
+          // The client gave up on a running call: stop it and answer nothing. A request still
+          // arriving in fragments is left alone, as Windows does (raw_protocol
+          // test_orphaned_request_after_first_last and _after_first_no_last).
           this.cancel(pdu.callId, 'orphaned');
           break;
         default:
@@ -456,15 +466,16 @@ export class Association {
       if (partial) return this.protocolError(`second first fragment for call ${p.callId}`, p.callId, p.ctxId, FAULT_FLAGS);
       if (!this.concMpx && this.partials.size > 0) {
         // raw_protocol test_mix_requests: the fault names the call still being reassembled.
-        const [old] = this.partials.keys();
-        return this.protocolError(`call ${p.callId} started while call ${old} is still arriving`, old!, 0, FAULT_FLAGS);
+        const [old] = this.partials.values();
+        return this.protocolError(`call ${p.callId} started while call ${old!.first.callId} is still arriving`, old!.first.callId, old!.first.ctxId, FAULT_FLAGS);
       }
       if (p.flags & PFC.PENDING_CANCEL) {
         // raw_protocol test_first_cancel_requests.
         return this.protocolError('first fragment with PFC_PENDING_CANCEL', p.callId, 0, FAULT_FLAGS_DNE, Status.rpc_s_no_call_active);
       }
-      if (p.allocHint > lim.maxRequestSize) return this.tooLarge(p, p.allocHint);
+      // alloc_hint only matters for a request that is reassembled (raw_protocol test_alloc_hint).
       if (isLast) return this.dispatchRequest(p, p.stub);
+      if (p.allocHint > lim.maxRequestSize) return this.tooLarge(p, p.allocHint);
       if (this.partials.size >= lim.maxCallsInFlight) return this.tooLarge(p, p.allocHint);
       partial = { first: p, parts: [Buffer.from(p.stub)], size: p.stub.length };
       this.partials.set(p.callId, partial);
@@ -547,7 +558,9 @@ export class Association {
       // Neither an undecodable stub (Samba sends 0x6F7 without DID_NOT_EXECUTE; Windows' flags are
       // not pinned) nor a raised error (the routine ran, MS-RPCE 3.3.3.4.1) sets DID_NOT_EXECUTE.
       log.info({ status: describeStatus(status), err: formatError(e) }, 'fault');
-      this.sendFault(first.callId, first.ctxId, status, FAULT_FLAGS);
+      // An opnum the interface does not implement never ran (Samba sets DID_NOT_EXECUTE for
+      // every op_rng_error; Windows does for opnums past the table).
+      this.sendFault(first.callId, first.ctxId, status, status === Status.nca_s_op_rng_error ? FAULT_FLAGS_DNE : FAULT_FLAGS);
     } finally {
       if (timer) clearTimeout(timer);
       this.inFlight.delete(first.callId);
@@ -569,7 +582,8 @@ export class Association {
       bufs.push(
         encodePdu({
           ptype: PType.response, rpcVersMinor: 0, flags: fragmentFlags(i, parts.length), drep: DREP_LE, callId,
-          allocHint: left, ctxId, cancelCount: 0, reserved: 0, stub: part,
+          // Windows truncates the response's p_cont_id to 8 bits (Samba dcesrv_reply.c "bug for bug").
+          allocHint: left, ctxId: ctxId & 0xff, cancelCount: 0, reserved: 0, stub: part,
         }),
       );
       left -= part.length;
@@ -632,6 +646,12 @@ export class Association {
       this.log.info('association closed');
     }
   }
+}
+
+/** The call id of a raw PDU header, in its own byte order (0 when too short to have one). */
+function rawCallId(b: Buffer): number {
+  if (b.length < 16) return 0;
+  return b[4]! & 0x10 ? b.readUInt32LE(12) : b.readUInt32BE(12);
 }
 
 /**
