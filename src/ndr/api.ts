@@ -205,6 +205,12 @@ export interface EncodeOptions {
   maxDepth?: number;
   /** Values of names not in this parameter list (e.g. [in] params when encoding [out]) for size_is etc. */
   scope?: Record<string, unknown>;
+  /**
+   * First referent id to hand out (default 0x00020000, then +4). A response should number its
+   * pointers above the request's: Wireshark (and Windows) treat an id the request already used
+   * as a pointer sent before, and skip its referent.
+   */
+  firstReferentId?: number;
 }
 
 export interface DecodeOptions {
@@ -243,7 +249,14 @@ function toDecodeError(e: unknown, prefix: string, r: Reader): NdrDecodeError {
 function writer(opts: EncodeOptions): Writer {
   const offset = opts.offset ?? 0;
   if (!Number.isInteger(offset) || offset < 0) throw new NdrEncodeError('(options)', `bad offset ${offset}`);
-  return new Writer(offset, opts.le ?? true, opts.replay ?? null, opts.maxDepth ?? DEFAULT_MAX_DEPTH);
+  const w = new Writer(offset, opts.le ?? true, opts.replay ?? null, opts.maxDepth ?? DEFAULT_MAX_DEPTH);
+  if (opts.firstReferentId !== undefined) {
+    if (!Number.isInteger(opts.firstReferentId) || opts.firstReferentId <= 0 || opts.firstReferentId > 0xfffffff0) {
+      throw new NdrEncodeError('(options)', `bad firstReferentId ${opts.firstReferentId}`);
+    }
+    w.nextId = opts.firstReferentId;
+  }
+  return w;
 }
 
 function reader(buf: Uint8Array, opts: DecodeOptions): Reader {

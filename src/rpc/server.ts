@@ -588,7 +588,7 @@ export class Association {
       );
       left -= part.length;
     });
-    this.send(bufs.length === 1 ? bufs[0]! : Buffer.concat(bufs));
+    this.send(bufs.length === 1 ? bufs[0]! : Buffer.concat(bufs), bufs.length);
   }
 
   private sendFault(callId: number, ctxId: number, status: number, flags: number): void {
@@ -610,9 +610,10 @@ export class Association {
     this.destroy();
   }
 
-  private send(buf: Buffer): void {
+  /** Write one or more whole PDUs (`pdus` counts them for inq_stats). */
+  private send(buf: Buffer, pdus = 1): void {
     if (this.closed || this.sock.destroyed) return;
-    this.server.stats.pktsOut++;
+    this.server.stats.pktsOut += pdus;
     this.sock.write(buf);
   }
 

@@ -38,12 +38,21 @@ export function dispatcherFor<I extends AnyIface>(i: I, handlers: Handlers<I>): 
       const op = i.byOpnum(opnum) as AnyOp | undefined;
       const h = op ? (handlers as Record<string, Handler<AnyOp> | undefined>)[op.name] : undefined;
       if (!op || !h) throw new RpcFault(Status.nca_s_op_rng_error, `${i.name} opnum ${opnum} is not implemented`);
-      const args = ndr.decodeParams(op.in, stub, { le: ctx.littleEndian });
+      const { value: args, trace } = ndr.decodeParams(op.in, stub, { le: ctx.littleEndian, trace: true });
       const out = await h(args, ctx);
-      // [out] size_is/length_is may name [in] parameters (ept_map's towers: size_is(max_towers)).
-      return ndr.encodeParams(op.out, out, { scope: args });
+      // [out] size_is/length_is may name [in] parameters (ept_map's towers: size_is(max_towers)),
+      // and the response numbers its pointers above the request's, as Windows does.
+      return ndr.encodeParams(op.out, out, { scope: args, firstReferentId: referentIdAfter(trace.refIds) });
     },
   };
+}
+
+/** The first referent id above every id a request used (at least 0x00020000, the usual start). */
+export function referentIdAfter(ids: readonly number[]): number {
+  let max = 0;
+  for (const id of ids) if (id > max) max = id;
+  if (max < 0x00020000 || max > 0xfffffff0 - 8) return 0x00020000; // ids near 2^32: nothing above them to use
+  return ((max + 4) & ~3) >>> 0;
 }
 
 /** A bound interface on a client connection: typed calls by operation. */
