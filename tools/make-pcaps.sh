@@ -58,7 +58,41 @@ make_impacket_rpcdump_samba_epm() {
   check "$out"
 }
 
-ALL=(impacket-rpcdump-samba-epm)
+# ---------------------------------------------------------------------------------------------------
+# dcomlab-epm-session: a dcomlab client talking to a dcomlab server (endpoint mapper + mgmt, in-process on
+# 127.0.0.8:135): bind, alter_context, ept_lookup (2 response fragments), ept_map found and not found,
+# mgmt inq_if_ids, an opnum out of range and a request on an unknown context (two faults). The session and
+# its capture are test/interop/epm-tshark.test.ts's own (it captures with tools/peers/capture.sh); with
+# DCOMLAB_EPM_SESSION_OUT set it copies the capture there once every assertion on it has passed.
+make_dcomlab_epm_session() {
+  local out=$project/pcaps/dcomlab-epm-session.pcapng
+  rm -f "$work/dcomlab-epm-session.pcapng"
+  DCOMLAB_EPM_SESSION_OUT=$work/dcomlab-epm-session.pcapng \
+    npx vitest run test/interop/epm-tshark.test.ts -t 'a dcomlab client/server EPM session decoded by tshark' >"$work/vitest.out" 2>&1 \
+    || { cat "$work/vitest.out" >&2; echo "test/interop/epm-tshark.test.ts failed" >&2; return 1; }
+  [[ -s $work/dcomlab-epm-session.pcapng ]] \
+    || { cat "$work/vitest.out" >&2; echo "the test saved no capture (skipped? tshark missing?)" >&2; return 1; }
+  install -m 0644 "$work/dcomlab-epm-session.pcapng" "$out"
+  check "$out"
+}
+
+# ---------------------------------------------------------------------------------------------------
+# dcomlab-epm-samba-lookup: `dcomlab epm lookup 127.0.0.1` (the built CLI, unauthenticated ept_lookup
+# until the entry handle is null or the status is not 0) against Samba's endpoint mapper on 127.0.0.1:135.
+make_dcomlab_epm_samba_lookup() {
+  local out=$project/pcaps/dcomlab-epm-samba-lookup.pcapng
+  npm run build --silent >"$work/build.out" 2>&1 || { cat "$work/build.out" >&2; return 1; }
+  start_samba
+  bash "$peers/capture.sh" start "$work" "$work/capture.pcapng" 'tcp port 135'
+  node dist/cli/main.js epm lookup 127.0.0.1 >"$work/lookup.out" 2>&1 \
+    || { bash "$peers/capture.sh" stop "$work"; cat "$work/lookup.out" >&2; return 1; }
+  bash "$peers/capture.sh" stop "$work"
+  tail -n 1 "$work/lookup.out" | sed 's/^/    dcomlab: /' >&2
+  install -m 0644 "$work/capture.pcapng" "$out"
+  check "$out"
+}
+
+ALL=(impacket-rpcdump-samba-epm dcomlab-epm-session dcomlab-epm-samba-lookup)
 
 [[ $(id -u) == 0 ]] || { echo "make-pcaps.sh: needs root (capture on lo, Samba on port 135)" >&2; exit 1; }
 names=("$@")
