@@ -31,8 +31,12 @@ export interface SessionSecurity {
   sign(data: Uint8Array): Buffer;
   /** Check a received signature, advancing the receive sequence; false when it does not match. */
   verify(data: Uint8Array, signature: Uint8Array): boolean;
-  /** Encrypt `plaintext` (the stub and its auth padding) and sign `signedData(sealed)`. */
-  seal(plaintext: Uint8Array, signedData?: (sealed: Buffer) => Uint8Array): { sealed: Buffer; signature: Buffer };
+  /**
+   * Encrypt `plaintext` (the stub and its auth padding) and sign `signedData`, the plaintext
+   * bytes MS-RPCE says to sign (with NTLM extended session security, the whole PDU up to the
+   * auth value with the stub still in plaintext; otherwise the stub and padding). Default: plaintext.
+   */
+  seal(plaintext: Uint8Array, signedData?: Uint8Array): { sealed: Buffer; signature: Buffer };
   /** Decrypt and verify; `signedData(plain)` rebuilds the signed bytes around the plaintext. */
   unseal(sealed: Uint8Array, signature: Uint8Array, signedData?: (plain: Buffer) => Uint8Array): { plaintext: Buffer; ok: boolean };
 }

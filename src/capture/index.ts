@@ -4,14 +4,17 @@ export type {
   CaptureSummary,
   CaptureWarning,
   Endpoint,
+  PacketView,
   ReadCaptureOptions,
   StreamEvent,
   TcpReassemblerOptions,
   TcpSegment,
 } from './types';
+export { TcpSegmentView } from './types';
 export { readCapture, CaptureParser, MAX_CAPLEN } from './reader';
 export {
   decodeTcp,
+  decodeTcpAt,
   ipv6ToString,
   LINKTYPE_ETHERNET,
   LINKTYPE_IPV4,

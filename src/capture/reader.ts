@@ -19,7 +19,7 @@ import {
   parsePcapFileHeader,
   parseShbHeader,
 } from './headers';
-import type { CapturedPacket, CaptureSummary, CaptureWarning, ReadCaptureOptions } from './types';
+import type { CapturedPacket, CaptureSummary, CaptureWarning, PacketView, ReadCaptureOptions } from './types';
 
 /** Captured lengths above this are treated as corruption (Wireshark uses the same bound). */
 export const MAX_CAPLEN = 256 * 1024 * 1024;
@@ -52,6 +52,27 @@ interface Iface {
   unitsPerSec: number;
   /** if_tsoffset, seconds. */
   tsOffset: number;
+}
+
+const EMPTY = Buffer.alloc(0);
+
+/**
+ * The one packet object a parser hands out, refilled for every record: a packet costs no
+ * allocation unless the consumer asks for `data` (a fresh view each time it is read).
+ */
+class Packet implements PacketView {
+  frame = 0;
+  interfaceId = 0;
+  linkType = 0;
+  tsSec = 0;
+  tsNsec = 0;
+  origLen = 0;
+  buf: Buffer = EMPTY;
+  offset = 0;
+  caplen = 0;
+  get data(): Buffer {
+    return this.buf.subarray(this.offset, this.offset + this.caplen);
+  }
 }
 
 function hex32(n: number): string {
@@ -100,10 +121,11 @@ export class CaptureParser {
   // scratch outputs of tsConvert (avoids allocating per packet)
   private tsSec = 0;
   private tsNsec = 0;
+  private readonly pkt = new Packet();
 
   constructor(
     readonly file: string,
-    private readonly onPacket: (p: CapturedPacket) => void,
+    private readonly onPacket: (p: PacketView) => void,
     private readonly onWarning?: (w: CaptureWarning) => void,
   ) {}
 
@@ -118,6 +140,10 @@ export class CaptureParser {
     this.onWarning?.(w);
   }
 
+  /**
+   * Parse the records of `chunk`. The chunk is only read during the call (the caller may refill
+   * it afterwards): the bytes of a record it ends in the middle of are copied.
+   */
   feed(chunk: Buffer): void {
     const chunkBase = this.streamPos;
     this.streamPos += chunk.length;
@@ -127,7 +153,7 @@ export class CaptureParser {
       const avail = chunk.length - pos;
       if (avail < want) {
         if (avail > 0) {
-          this.carry.push(chunk.subarray(pos));
+          this.carry.push(Buffer.from(chunk.subarray(pos)));
           this.carryLen += avail;
         }
         return;
@@ -149,7 +175,7 @@ export class CaptureParser {
     if (pos >= chunk.length) return;
     const used = this.parse(chunk, pos, chunkBase);
     if (used < chunk.length) {
-      this.carry.push(chunk.subarray(used));
+      this.carry.push(Buffer.from(chunk.subarray(used)));
       this.carryLen = chunk.length - used;
       this.carryOffset = chunkBase + used;
     }
@@ -265,10 +291,9 @@ export class CaptureParser {
         sec += carry;
         ns -= carry * 1e9;
       }
-      const data = buf.subarray(p + hdr, p + total);
       this.bytes += caplen;
       this.frame++;
-      this.onPacket({ frame: this.frame, interfaceId: 0, linkType, tsSec: sec, tsNsec: ns, data, origLen: orig });
+      this.deliver(0, linkType, sec, ns, orig, buf, p + hdr, caplen);
       p += total;
     }
   }
@@ -438,10 +463,9 @@ export class CaptureParser {
     }
     const iface = this.iface(ifid, p, base);
     this.tsConvert(iface, hi, lo);
-    const data = buf.subarray(p + 28, p + 28 + caplen);
     this.bytes += caplen;
     this.frame++;
-    this.onPacket({ frame: this.frame, interfaceId: ifid, linkType: iface.linkType, tsSec: this.tsSec, tsNsec: this.tsNsec, data, origLen: orig });
+    this.deliver(ifid, iface.linkType, this.tsSec, this.tsNsec, orig, buf, p + 28, caplen);
   }
 
   /** SPB: interface 0, no timestamp (reported as 0), captured length implied by the block. */
@@ -451,17 +475,31 @@ export class CaptureParser {
     const iface = this.iface(0, p, base);
     let caplen = Math.min(orig, len - 16);
     if (iface.snaplen > 0 && caplen > iface.snaplen) caplen = iface.snaplen;
-    const data = buf.subarray(p + 12, p + 12 + caplen);
     this.bytes += caplen;
     this.frame++;
-    this.onPacket({ frame: this.frame, interfaceId: 0, linkType: iface.linkType, tsSec: 0, tsNsec: 0, data, origLen: orig });
+    this.deliver(0, iface.linkType, 0, 0, orig, buf, p + 12, caplen);
+  }
+
+  private deliver(ifid: number, linkType: number, sec: number, nsec: number, orig: number, buf: Buffer, off: number, caplen: number): void {
+    const pkt = this.pkt;
+    pkt.frame = this.frame;
+    pkt.interfaceId = ifid;
+    pkt.linkType = linkType;
+    pkt.tsSec = sec;
+    pkt.tsNsec = nsec;
+    pkt.origLen = orig;
+    pkt.buf = buf;
+    pkt.offset = off;
+    pkt.caplen = caplen;
+    this.onPacket(pkt);
+    pkt.buf = EMPTY; // do not keep the chunk alive
   }
 }
 
 /**
  * Read a pcap or pcapng file (gzip-compressed or not), calling `onPacket` synchronously for
- * every packet record in file order. `p.data` is a view into the chunk being parsed: copy it
- * to keep it past the callback.
+ * every packet record in file order. The packet object is reused and `p.data` / `p.buf` are
+ * views into the chunk being parsed: read them during the callback, copy what you keep.
  *
  * Throws CaptureError (file, stream offset, what) when the file cannot be opened or is corrupt.
  * A file that ends in the middle of its last record is not an error: the complete records are
@@ -469,7 +507,7 @@ export class CaptureParser {
  */
 export async function readCapture(
   path: string,
-  onPacket: (p: CapturedPacket) => void,
+  onPacket: (p: PacketView) => void,
   opts: ReadCaptureOptions = {},
 ): Promise<CaptureSummary> {
   let fh: FileHandle;
@@ -487,17 +525,21 @@ export async function readCapture(
     await fh.close().catch(() => undefined);
     throw new CaptureError(path, 0, `cannot read: ${describeIoError(e)}`);
   }
-
-  const fileStream = fh.createReadStream({ start: 0, highWaterMark: CHUNK_SIZE });
-  let source: Readable = fileStream;
-  if (gzip) {
-    const gunzip = createGunzip({ chunkSize: CHUNK_SIZE });
-    // Errors reach the iterator through gunzip; the callback only has to exist.
-    pipeline(fileStream, gunzip, () => undefined);
-    source = gunzip;
+  const parser = new CaptureParser(path, onPacket, opts.onWarning);
+  if (!gzip) {
+    try {
+      await readPlain(fh, parser);
+    } finally {
+      await fh.close().catch(() => undefined);
+    }
+    return parser.finish(false);
   }
 
-  const parser = new CaptureParser(path, onPacket, opts.onWarning);
+  const fileStream = fh.createReadStream({ start: 0, highWaterMark: CHUNK_SIZE });
+  const gunzip = createGunzip({ chunkSize: CHUNK_SIZE });
+  // Errors reach the iterator through gunzip; the callback only has to exist.
+  pipeline(fileStream, gunzip, () => undefined);
+  const source: Readable = gunzip;
   const chunks = source[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
   try {
     for (;;) {
@@ -506,12 +548,12 @@ export async function readCapture(
         r = await chunks.next();
       } catch (e) {
         const code = (e as NodeJS.ErrnoException | undefined)?.code;
-        if (gzip && code === 'Z_BUF_ERROR') {
+        if (code === 'Z_BUF_ERROR') {
           // The compressed stream stops early: a truncated .gz. Keep what was decompressed.
           parser.warn(parser.frame + 1, parser.offset, 'gzip stream ends early (truncated compressed file)');
           break;
         }
-        if (gzip && typeof code === 'string' && code.startsWith('Z_')) {
+        if (typeof code === 'string' && code.startsWith('Z_')) {
           throw new CaptureError(path, parser.offset, `gzip: ${(e as Error).message}`);
         }
         throw new CaptureError(path, parser.offset, `read error: ${describeIoError(e)}`);
@@ -524,7 +566,41 @@ export async function readCapture(
     source.destroy();
     fileStream.destroy();
   }
-  return parser.finish(gzip);
+  return parser.finish(true);
+}
+
+/**
+ * An uncompressed file is read into two fixed chunks in turn, the next read running while the
+ * current chunk is parsed. Reusing the chunks (instead of a stream's fresh 1 MiB buffer per
+ * read) keeps memory flat: garbage chunks otherwise pile up between V8's full collections,
+ * and peak RSS grew with the file size.
+ */
+async function readPlain(fh: FileHandle, parser: CaptureParser): Promise<void> {
+  const bufs = [Buffer.allocUnsafe(CHUNK_SIZE), Buffer.allocUnsafe(CHUNK_SIZE)];
+  let which = 0;
+  let pos = 0;
+  let next = fh.read(bufs[0]!, 0, CHUNK_SIZE, 0);
+  try {
+    for (;;) {
+      let n: number;
+      try {
+        n = (await next).bytesRead;
+      } catch (e) {
+        throw new CaptureError(parser.file, parser.offset, `read error: ${describeIoError(e)}`);
+      }
+      if (n === 0) break;
+      const chunk = bufs[which]!;
+      pos += n;
+      which ^= 1;
+      next = fh.read(bufs[which]!, 0, CHUNK_SIZE, pos);
+      // CaptureError from the parser and exceptions of onPacket propagate as they are.
+      parser.feed(n === CHUNK_SIZE ? chunk : chunk.subarray(0, n));
+    }
+  } catch (e) {
+    // Let the read in flight finish before the file is closed; its result no longer matters.
+    await next.catch(() => undefined);
+    throw e;
+  }
 }
 
 function describeIoError(e: unknown): string {

@@ -15,7 +15,21 @@
 // end()). State is forgotten on close; only the stream index and the base sequences of a
 // closed tuple are remembered (bounded), so late packets of it keep their index.
 import { TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN } from './decode';
-import type { CapturedPacket, Endpoint, StreamEvent, TcpReassemblerOptions, TcpSegment } from './types';
+import type { CapturedPacket, Endpoint, StreamEvent, TcpReassemblerOptions, TcpSegment, TcpSegmentView } from './types';
+
+/** The header fields of a segment (TcpSegment and TcpSegmentView both have them). */
+type SegmentHeader = Omit<TcpSegment, 'payload'>;
+type DataEvent = Extract<StreamEvent, { kind: 'data' }>;
+
+/** One conversation's key, remembered for the next packets with the same addresses and ports. */
+interface KeySlot {
+  src: string;
+  dst: string;
+  sp: number;
+  dp: number;
+  srcIsA: boolean;
+  key: string;
+}
 
 interface HeldSegment {
   seq: number;
@@ -61,6 +75,7 @@ class Conversation {
 
 /** What is remembered of a closed conversation. */
 interface ClosedConversation {
+  key: string;
   stream: number;
   aIsClient: boolean;
   baseSet0: boolean;
@@ -73,6 +88,8 @@ interface ClosedConversation {
 const DEFAULT_MAX_BUFFERED = 1 << 20;
 const DEFAULT_MAX_OPEN = 100_000;
 const DEFAULT_MAX_CLOSED = 100_000;
+/** Size of the key cache (a power of two). */
+const KEY_SLOTS = 1024;
 
 /** a - b as a signed 32-bit sequence-space difference. */
 function seqDiff(a: number, b: number): number {
@@ -82,13 +99,25 @@ function seqDiff(a: number, b: number): number {
 export class TcpReassembler {
   private readonly live = new Map<string, Conversation>();
   private readonly closed = new Map<string, ClosedConversation>();
+  /**
+   * Closed conversations in the order they closed, to forget the oldest first. Entries whose
+   * tuple was reopened (or closed again) since are stale and skipped. (Taking the Map's first
+   * key instead cost ~5 µs per close: its iterator walks over every deleted entry at the front.)
+   */
+  private closedOrder: ClosedConversation[] = [];
+  private closedHead = 0;
   private nextStream = 0;
   private readonly maxBuffered: number;
   private readonly maxOpen: number;
   private readonly maxClosed: number;
   private readonly synAfterClose: boolean;
   private readonly lostOnAdvance: boolean;
-  private readonly keyCache = [0, 1].map(() => ({ src: '', dst: '', sp: -1, dp: -1, srcIsA: false, key: '' }));
+  // Key strings of recent conversations, one slot per direction, found by the ports: building
+  // and hashing a key costs more than the rest of a packet's handling, and captures interleave
+  // many conversations. V8 keeps a string's hash, so the map lookups with a cached key are cheap.
+  private readonly keySlots: KeySlot[] = Array.from({ length: KEY_SLOTS }, () => ({ src: '', dst: '', sp: -1, dp: -1, srcIsA: false, key: '' }));
+  /** The data event, refilled for every delivery (StreamEvent says it is valid during the callback). */
+  private readonly dataEvent: DataEvent = { kind: 'data', stream: 0, dir: 0, bytes: Buffer.alloc(0), frame: 0, tsSec: 0, tsNsec: 0 };
 
   constructor(
     private readonly onEvent: (e: StreamEvent) => void,
@@ -117,24 +146,38 @@ export class TcpReassembler {
    * index the packet belongs to (tshark's tcp.stream).
    */
   push(pkt: CapturedPacket, seg: TcpSegment): number {
-    // Endpoint A is the one that sorts first (address, then port); the key is "A B ports".
+    return this.pushAt(pkt, seg, seg.payload, 0, seg.payload.length);
+  }
+
+  /** push() for a segment decoded in place (decodeTcpAt): no payload view is made. */
+  pushView(pkt: CapturedPacket, seg: TcpSegmentView): number {
+    return this.pushAt(pkt, seg, seg.buf, seg.payloadOffset, seg.payloadLength);
+  }
+
+  private keySlot(seg: SegmentHeader): KeySlot {
     const src = seg.src;
     const dst = seg.dst;
-    // Consecutive packets mostly belong to one conversation: reuse its key string (V8 keeps a
-    // string's hash, so the map lookup below is cheap). One slot per direction.
-    const slot = this.keyCache[(seg.srcPort ^ seg.dstPort) & 1]!;
-    let srcIsA: boolean;
-    let key: string;
-    if (slot.src === src && slot.dst === dst && slot.sp === seg.srcPort && slot.dp === seg.dstPort) {
-      srcIsA = slot.srcIsA;
-      key = slot.key;
-    } else {
-      srcIsA = src < dst || (src === dst && seg.srcPort <= seg.dstPort);
-      key = srcIsA
-        ? src + ' ' + dst + ' ' + (seg.srcPort * 65536 + seg.dstPort)
-        : dst + ' ' + src + ' ' + (seg.dstPort * 65536 + seg.srcPort);
-      slot.src = src; slot.dst = dst; slot.sp = seg.srcPort; slot.dp = seg.dstPort; slot.srcIsA = srcIsA; slot.key = key;
+    const sp = seg.srcPort;
+    const dp = seg.dstPort;
+    const slot = this.keySlots[(sp * 31 + dp) & (KEY_SLOTS - 1)]!;
+    if (slot.sp !== sp || slot.dp !== dp || slot.src !== src || slot.dst !== dst) {
+      // Endpoint A is the one that sorts first (address, then port); the key is "A B ports".
+      const srcIsA = src < dst || (src === dst && sp <= dp);
+      slot.key = srcIsA ? src + ' ' + dst + ' ' + (sp * 65536 + dp) : dst + ' ' + src + ' ' + (dp * 65536 + sp);
+      slot.src = src;
+      slot.dst = dst;
+      slot.sp = sp;
+      slot.dp = dp;
+      slot.srcIsA = srcIsA;
     }
+    return slot;
+  }
+
+  /** The payload is buf[off, off + len). */
+  private pushAt(pkt: CapturedPacket, seg: SegmentHeader, buf: Buffer, off: number, len: number): number {
+    const slot = this.keySlot(seg);
+    const srcIsA = slot.srcIsA;
+    const key = slot.key;
     const flags = seg.flags;
     const synOnly = (flags & (TCP_SYN | TCP_ACK)) === TCP_SYN;
 
@@ -171,7 +214,7 @@ export class TcpReassembler {
         conv = this.open(key, srcIsA, seg, pkt, undefined);
       }
     }
-    this.segment(conv, srcIsA === conv.aIsClient ? 0 : 1, seg, pkt);
+    this.segment(conv, srcIsA === conv.aIsClient ? 0 : 1, seg, pkt, buf, off, len);
     return conv.stream;
   }
 
@@ -179,11 +222,13 @@ export class TcpReassembler {
   end(): void {
     for (const conv of [...this.live.values()]) this.closeConversation(conv, conv.lastFrame);
     this.closed.clear();
+    this.closedOrder = [];
+    this.closedHead = 0;
   }
 
   // ---------------------------------------------------------------------------------------
 
-  private open(key: string, srcIsA: boolean, seg: TcpSegment, pkt: CapturedPacket, reuse: ClosedConversation | undefined): Conversation {
+  private open(key: string, srcIsA: boolean, seg: SegmentHeader, pkt: CapturedPacket, reuse: ClosedConversation | undefined): Conversation {
     const flags = seg.flags;
     let senderIsClient: boolean;
     if (flags & TCP_SYN) senderIsClient = (flags & TCP_ACK) === 0; // SYN: sender; SYN/ACK: receiver
@@ -218,7 +263,7 @@ export class TcpReassembler {
   }
 
   /** tshark's base_seq bookkeeping on a closed conversation's remembered state. */
-  private noteBase(old: ClosedConversation, d: 0 | 1, seg: TcpSegment): void {
+  private noteBase(old: ClosedConversation, d: 0 | 1, seg: SegmentHeader): void {
     const flags = seg.flags;
     if (d === 0) {
       if (!old.baseSet0) {
@@ -241,7 +286,7 @@ export class TcpReassembler {
     }
   }
 
-  private segment(conv: Conversation, d: 0 | 1, seg: TcpSegment, pkt: CapturedPacket): void {
+  private segment(conv: Conversation, d: 0 | 1, seg: SegmentHeader, pkt: CapturedPacket, buf: Buffer, poff: number, len: number): void {
     const flags = seg.flags;
     const dir = conv.dirs[d];
     const peer = conv.dirs[d ^ 1]!;
@@ -282,8 +327,6 @@ export class TcpReassembler {
       dir.next = seq;
     }
 
-    const payload = seg.payload;
-    const len = payload.length;
     if (len === 0 && this.lostOnAdvance && !(flags & (TCP_SYN | TCP_FIN)) && dir.started && seqDiff(seq, dir.next) > 0) {
       // An empty segment whose sequence number is ahead of what we delivered: tshark calls the
       // bytes in between "previous segment not captured" and treats any later copy of them as a
@@ -295,14 +338,13 @@ export class TcpReassembler {
       const off = seqDiff(seq, dir.next);
       if (off <= 0) {
         if (len + off > 0) {
-          const bytes = off === 0 ? payload : payload.subarray(-off);
           dir.next = (seq + len) >>> 0;
-          this.onEvent({ kind: 'data', stream: conv.stream, dir: d, bytes, frame: pkt.frame, tsSec: pkt.tsSec, tsNsec: pkt.tsNsec });
+          this.deliver(conv.stream, d, buf.subarray(poff - off, poff + len), pkt.frame, pkt.tsSec, pkt.tsNsec);
           if (dir.held.length > 0) this.release(conv, d, pkt);
         }
         // else: a retransmission of bytes already delivered
       } else {
-        this.hold(dir, seq, payload, pkt);
+        this.hold(dir, seq, buf, poff, len, pkt);
         this.ackGaps(conv, d, pkt.frame);
         this.boundGaps(conv, d, pkt.frame);
       }
@@ -320,19 +362,31 @@ export class TcpReassembler {
     if (dir.finSeen && peer.finSeen) this.closeConversation(conv, pkt.frame);
   }
 
-  private hold(dir: Direction, seq: number, payload: Buffer, pkt: CapturedPacket): void {
+  /** Keep a copy of buf[off, off + len) until the bytes before it arrive. */
+  private hold(dir: Direction, seq: number, buf: Buffer, off: number, len: number, pkt: CapturedPacket): void {
     const held = dir.held;
     let i = held.length;
     while (i > 0) {
       const h = held[i - 1]!;
       const c = seqDiff(h.seq, seq);
       if (c < 0) break;
-      if (c === 0 && h.data.length >= payload.length) return; // duplicate of a held segment
+      if (c === 0 && h.data.length >= len) return; // duplicate of a held segment
       i--;
     }
-    const seg: HeldSegment = { seq, data: Buffer.from(payload), frame: pkt.frame, tsSec: pkt.tsSec, tsNsec: pkt.tsNsec };
+    const seg: HeldSegment = { seq, data: Buffer.from(buf.subarray(off, off + len)), frame: pkt.frame, tsSec: pkt.tsSec, tsNsec: pkt.tsNsec };
     held.splice(i, 0, seg);
-    dir.heldBytes += payload.length;
+    dir.heldBytes += len;
+  }
+
+  private deliver(stream: number, d: 0 | 1, bytes: Buffer, frame: number, tsSec: number, tsNsec: number): void {
+    const e = this.dataEvent;
+    e.stream = stream;
+    e.dir = d;
+    e.bytes = bytes;
+    e.frame = frame;
+    e.tsSec = tsSec;
+    e.tsNsec = tsNsec;
+    this.onEvent(e);
   }
 
   /**
@@ -353,11 +407,8 @@ export class TcpReassembler {
       if (rest <= 0) continue; // entirely delivered already
       const bytes = off === 0 ? h.data : h.data.subarray(-off);
       dir.next = (dir.next + rest) >>> 0;
-      this.onEvent(
-        filler
-          ? { kind: 'data', stream: conv.stream, dir: d, bytes, frame: filler.frame, tsSec: filler.tsSec, tsNsec: filler.tsNsec }
-          : { kind: 'data', stream: conv.stream, dir: d, bytes, frame: h.frame, tsSec: h.tsSec, tsNsec: h.tsNsec },
-      );
+      if (filler) this.deliver(conv.stream, d, bytes, filler.frame, filler.tsSec, filler.tsNsec);
+      else this.deliver(conv.stream, d, bytes, h.frame, h.tsSec, h.tsNsec);
     }
     if (i > 0) held.splice(0, i);
   }
@@ -424,8 +475,8 @@ export class TcpReassembler {
     this.live.delete(conv.key);
     const [c, s] = conv.dirs;
     if (this.maxClosed > 0) {
-      this.closed.delete(conv.key);
-      this.closed.set(conv.key, {
+      const rec: ClosedConversation = {
+        key: conv.key,
         stream: conv.stream,
         aIsClient: conv.aIsClient,
         baseSet0: c.baseSet,
@@ -433,14 +484,31 @@ export class TcpReassembler {
         baseSet1: s.baseSet,
         base1: s.base,
         finOrRst: conv.finOrRst,
-      });
-      if (this.closed.size > this.maxClosed) {
-        // Forget the oldest closed tuple (Map iterates in insertion order).
-        const first = this.closed.keys().next();
-        if (!first.done) this.closed.delete(first.value);
-      }
+      };
+      this.closed.set(conv.key, rec);
+      this.closedOrder.push(rec);
+      this.forgetClosed();
     }
     this.onEvent({ kind: 'close', stream: conv.stream, frame });
+  }
+
+  /** Forget the oldest closed tuples past the bound, and drop stale entries of the order. */
+  private forgetClosed(): void {
+    const order = this.closedOrder;
+    while (this.closed.size > this.maxClosed && this.closedHead < order.length) {
+      const old = order[this.closedHead++]!;
+      if (this.closed.get(old.key) === old) this.closed.delete(old.key);
+    }
+    // Compact now and then (amortised O(1) per close): consumed entries, and stale ones, which
+    // would pile up when the same tuples close again and again.
+    const live = order.length - this.closedHead;
+    if (this.closedHead > 1024 && this.closedHead * 2 > order.length) {
+      this.closedOrder = order.slice(this.closedHead);
+      this.closedHead = 0;
+    } else if (live > 2 * this.maxClosed + 1024) {
+      this.closedOrder = order.slice(this.closedHead).filter((c) => this.closed.get(c.key) === c);
+      this.closedHead = 0;
+    }
   }
 
   /** Too many open conversations: close the tenth that has been idle longest. */

@@ -25,6 +25,17 @@ export interface CapturedPacket {
   origLen: number;
 }
 
+/**
+ * What readCapture hands its callback: a CapturedPacket that also says where its bytes lie, so
+ * a consumer can read them in place (`buf[offset, offset + caplen)`) without making the `data`
+ * view. The object is reused for every packet: read it during the callback, copy to keep.
+ */
+export interface PacketView extends CapturedPacket {
+  readonly buf: Buffer;
+  readonly offset: number;
+  readonly caplen: number;
+}
+
 /** Something odd but survivable in a capture (a truncated last record, ...). */
 export interface CaptureWarning {
   /** Frame number the affected record has (or would have had). */
@@ -70,6 +81,25 @@ export interface TcpSegment {
   payload: Buffer;
 }
 
+/**
+ * A TCP segment located in its frame, filled in place by decodeTcpAt: the per-packet form of
+ * TcpSegment (one object reused for every packet; the payload is buf[payloadOffset,
+ * payloadOffset + payloadLength), with the lifetime of the packet's bytes).
+ */
+export class TcpSegmentView {
+  ipVersion: 4 | 6 = 4;
+  src = '';
+  dst = '';
+  srcPort = 0;
+  dstPort = 0;
+  seq = 0;
+  ack = 0;
+  flags = 0;
+  buf: Buffer = Buffer.alloc(0);
+  payloadOffset = 0;
+  payloadLength = 0;
+}
+
 export interface Endpoint {
   ip: string;
   port: number;
@@ -78,8 +108,8 @@ export interface Endpoint {
 /**
  * Events of the TCP reassembler. `dir` 0 is client→server, 1 server→client.
  *
- * `data.bytes` may be a view into the packet being pushed (only valid during the callback):
- * copy it to keep it.
+ * A `data` event is one object refilled for every delivery, and its `bytes` may be a view into
+ * the packet being pushed: both are valid only during the callback (copy what you keep).
  */
 export type StreamEvent =
   | { kind: 'open'; stream: number; client: Endpoint; server: Endpoint; frame: number }

@@ -50,17 +50,51 @@ function textLine(r: PduRecord): string {
   return parts.join(' ') + extra.join(' ');
 }
 
+// The JSON of a syntax, made once per SyntaxRecord (dissect hands out one object per syntax).
+const SYNTAX_JSON = new WeakMap<SyntaxRecord, string>();
 function syntaxJson(x: SyntaxRecord): string {
-  return x.name !== undefined
-    ? `{"uuid":"${x.uuid}","version":"${x.version}","name":"${x.name}"}`
-    : `{"uuid":"${x.uuid}","version":"${x.version}"}`;
+  let s = SYNTAX_JSON.get(x);
+  if (s === undefined) {
+    // Names can be registered by library users: quote them properly.
+    s = x.name !== undefined
+      ? `{"uuid":"${x.uuid}","version":"${x.version}","name":${JSON.stringify(x.name)}}`
+      : `{"uuid":"${x.uuid}","version":"${x.version}"}`;
+    SYNTAX_JSON.set(x, s);
+  }
+  return s;
+}
+
+function contextsJson(cs: NonNullable<PduRecord['contexts']>): string {
+  let s = '[';
+  for (let i = 0; i < cs.length; i++) {
+    const c = cs[i]!;
+    if (i > 0) s += ',';
+    s += `{"ctxId":${c.ctxId},"abstractSyntax":${syntaxJson(c.abstractSyntax)},"transferSyntaxes":[`;
+    const ts = c.transferSyntaxes;
+    for (let j = 0; j < ts.length; j++) s += j > 0 ? ',' + syntaxJson(ts[j]!) : syntaxJson(ts[j]!);
+    s += ']}';
+  }
+  return s + ']';
+}
+
+/** In the key order of the objects dissect makes (reasonName is added last). */
+function resultsJson(rs: NonNullable<PduRecord['results']>): string {
+  let s = '[';
+  for (let i = 0; i < rs.length; i++) {
+    const r = rs[i]!;
+    if (i > 0) s += ',';
+    s += `{"result":${r.result},"resultName":"${r.resultName}","reason":${r.reason},"transferSyntax":${syntaxJson(r.transferSyntax)}`;
+    s += r.reasonName !== undefined ? `,"reasonName":"${r.reasonName}"}` : '}';
+  }
+  return s + ']';
 }
 
 /**
  * One jsonl line, written by hand: this runs once per PDU and JSON.stringify was a seventh of
- * dissect's time. Every string here is one we made (addresses, ISO times, names from our tables,
- * hex), so none needs escaping; the error text and the rare nested lists go through JSON.stringify.
- * It parses to exactly what JSON.stringify(record) gives (a test checks every record of every capture).
+ * dissect's time (a bind's nested lists alone cost ~1 µs that way). Every string here is one we
+ * made (addresses, ISO times, names from our tables, hex), so none needs escaping; the error
+ * text and registered interface names go through JSON.stringify. It parses to exactly what
+ * JSON.stringify(record) gives (a test checks every record of every capture).
  */
 export function recordJson(r: PduRecord): string {
   let s = `{"frame":${r.frame},"stream":${r.stream},"src":"${r.src}","dst":"${r.dst}","time":"${r.time}","ptype":${r.ptype},"ptypeName":"${r.ptypeName}","flags":${r.flags},"drep":"${r.drep}","fragLength":${r.fragLength},"authLength":${r.authLength},"callId":${r.callId}`;
@@ -75,8 +109,8 @@ export function recordJson(r: PduRecord): string {
   if (r.operation !== undefined) s += `,"operation":"${r.operation}"`;
   if (r.status !== undefined) s += `,"status":${r.status}`;
   if (r.statusName !== undefined) s += `,"statusName":"${r.statusName}"`;
-  if (r.contexts !== undefined) s += `,"contexts":${JSON.stringify(r.contexts)}`;
-  if (r.results !== undefined) s += `,"results":${JSON.stringify(r.results)}`;
+  if (r.contexts !== undefined) s += `,"contexts":${contextsJson(r.contexts)}`;
+  if (r.results !== undefined) s += `,"results":${resultsJson(r.results)}`;
   return s + '}';
 }
 
@@ -98,7 +132,10 @@ export async function runDissect(file: string, o: DissectCliOptions): Promise<vo
         }
       }
     },
-    { onWarning: (w) => process.stderr.write(`warning: ${file}: frame ${w.frame}, offset ${w.offset}: ${w.what}\n`) },
+    {
+      onWarning: (w) => process.stderr.write(`warning: ${file}: frame ${w.frame}, offset ${w.offset}: ${w.what}\n`),
+      decodePdus: false, // only the records are printed
+    },
   );
   if (o.stats) {
     const lines: string[] = [];

@@ -3,8 +3,8 @@
 // interface and operation, as the runtime's association does for a live connection.
 import { CaptureError, PduDecodeError } from '../base/errors';
 import { statusName, nameAt, BindNakReason, ContResult, ProviderReason } from '../base/status';
-import { decodeTcp, readCapture, TcpReassembler, type CaptureSummary, type CaptureWarning, type StreamEvent } from '../capture';
-import { decodeHeader, decodePdu, PduFramer, PTYPE_NAMES, type Pdu, type SyntaxId } from '../pdu';
+import { decodeTcpAt, readCapture, TcpReassembler, TcpSegmentView, type CaptureSummary, type CaptureWarning, type StreamEvent } from '../capture';
+import { decodeHeader, decodePdu, PduFramer, PduSummary, PTYPE_NAMES, readPduSummary, summaryObject, type Pdu, type SyntaxId } from '../pdu';
 import { interfaceName } from '../rpc/known-interfaces';
 import { operationName } from '../rpc/registry';
 
@@ -60,6 +60,13 @@ export interface DissectSummary {
 
 export interface DissectOptions {
   onWarning?: (w: CaptureWarning) => void;
+  /**
+   * Hand `onRecord` each PDU decoded in full (default true). The records are made from a
+   * non-allocating read of request, response and fault PDUs, which are most of a capture;
+   * decoding those in full only for the callback costs about a tenth of dissect's time, so a
+   * caller that reads only the records passes false (`pdu` is then undefined).
+   */
+  decodePdus?: boolean;
 }
 
 const SMB_PORTS = new Set([139, 445]);
@@ -158,38 +165,51 @@ export async function dissectCapture(
   let streamCount = 0;
   const warnings: CaptureWarning[] = [];
 
+  const decodePdus = opts.decodePdus ?? true;
+  const sum = new PduSummary();
   const emit = (st: StreamState, dirIdx: 0 | 1, bytes: Buffer, frame: number) => {
     const dir = st.dirs![dirIdx];
     let pdu: Pdu | undefined;
     let error: string | undefined;
     try {
-      pdu = decodePdu(bytes, 0);
+      readPduSummary(bytes, 0, sum);
+      // Requests, responses and faults are described from the summary; the rest (binds and
+      // their acks, which carry lists) need the full decode.
+      const t = sum.ptype;
+      if (t !== 0 && t !== 2 && t !== 3) pdu = decodePdu(bytes, 0);
     } catch (e) {
       error = e instanceof PduDecodeError ? e.message : String(e);
     }
     let rec: PduRecord;
-    if (pdu) {
-      rec = {
-        frame, stream: st.id, src: dir.src, dst: dir.dst, time: isoTime(st.tsSec, st.tsNsec),
-        ptype: pdu.ptype, ptypeName: PTYPE_NAMES[pdu.ptype]!, flags: pdu.flags, drep: drepHex(pdu.drep),
-        fragLength: bytes.length, authLength: pdu.auth ? pdu.auth.value.length : 0, callId: pdu.callId,
-      };
-      describePdu(st, pdu, rec);
+    if (error === undefined) {
+      rec = newRecord(
+        frame, st.id, dir, isoTime(st.tsSec, st.tsNsec), sum.ptype, PTYPE_NAMES[sum.ptype]!, sum.flags, drepHex(sum.drep),
+        bytes.length, sum.authLength, sum.callId,
+      );
+      if (sum.authLength > 0) {
+        rec.authType = sum.authType;
+        rec.authLevel = sum.authLevel;
+        rec.authContextId = sum.authContextId;
+      }
+      if (pdu) describePdu(st, pdu, rec);
+      else {
+        describeCall(st, bytes, sum, rec);
+        if (decodePdus) pdu = decodePdu(bytes, 0);
+      }
     } else {
       const h = decodeHeader(bytes, 0);
-      rec = {
-        frame, stream: st.id, src: dir.src, dst: dir.dst, time: isoTime(st.tsSec, st.tsNsec),
-        ptype: h.ptype, ptypeName: PTYPE_NAMES[h.ptype] ?? `ptype_${h.ptype}`, flags: h.flags, drep: drepHex(h.drep),
-        fragLength: h.fragLength, authLength: h.authLength, callId: h.callId,
-      };
-      if (error !== undefined) rec.error = error;
+      rec = newRecord(
+        frame, st.id, dir, isoTime(st.tsSec, st.tsNsec), h.ptype, PTYPE_NAMES[h.ptype] ?? `ptype_${h.ptype}`, h.flags, drepHex(h.drep),
+        h.fragLength, h.authLength, h.callId,
+      );
+      rec.error = error;
     }
     if (!st.sawPdu) {
       st.sawPdu = true;
       dcerpcStreams++;
     }
     pdus++;
-    onRecord(rec, pdu, bytes);
+    onRecord(rec, decodePdus ? pdu : undefined, bytes);
   };
 
   const onEvent = (e: StreamEvent) => {
@@ -237,13 +257,13 @@ export async function dissectCapture(
   };
 
   const reassembler = new TcpReassembler(onEvent, { maxOpenStreams: MAX_OPEN_STREAMS, maxClosedStreams: MAX_CLOSED_STREAMS });
+  const seg = new TcpSegmentView();
   let capture: CaptureSummary;
   try {
     capture = await readCapture(
       path,
       (pkt) => {
-        const seg = decodeTcp(pkt.linkType, pkt.data);
-        if (seg) reassembler.push(pkt, seg);
+        if (decodeTcpAt(pkt.linkType, pkt.buf, pkt.offset, pkt.offset + pkt.caplen, seg)) reassembler.pushView(pkt, seg);
       },
       {
         onWarning: (w) => {
@@ -262,6 +282,24 @@ export async function dissectCapture(
   return { capture, pdus, streams: streamCount, dcerpcStreams, skippedSmbStreams, gaps, skippedBytes, warnings };
 }
 
+/**
+ * A record with every field present, those that do not apply undefined (JSON.stringify leaves
+ * them out): records of one shape keep the property reads of their consumers (the jsonl
+ * writer reads ~25 per record) monomorphic, which measured ~0.1 s faster on 300 000 PDUs than
+ * adding the optional fields as they apply.
+ */
+function newRecord(
+  frame: number, stream: number, dir: Direction, time: string, ptype: number, ptypeName: string, flags: number, drep: string,
+  fragLength: number, authLength: number, callId: number,
+): PduRecord {
+  return {
+    frame, stream, src: dir.src, dst: dir.dst, time, ptype, ptypeName, flags, drep, fragLength, authLength, callId,
+    error: undefined, authType: undefined, authLevel: undefined, authContextId: undefined,
+    ctxId: undefined, opnum: undefined, allocHint: undefined, object: undefined, stubLength: undefined,
+    interface: undefined, operation: undefined, status: undefined, statusName: undefined, contexts: undefined, results: undefined,
+  };
+}
+
 const DREP_HEX = new Map<number, string>();
 function drepHex(d: number): string {
   let h = DREP_HEX.get(d);
@@ -276,53 +314,49 @@ function endpoint(ip: string, port: number): string {
   return ip.includes(':') ? `[${ip}]:${port}` : `${ip}:${port}`;
 }
 
-function describePdu(st: StreamState, pdu: Pdu, rec: PduRecord): void {
-  if (pdu.auth) {
-    rec.authType = pdu.auth.type;
-    rec.authLevel = pdu.auth.level;
-    rec.authContextId = pdu.auth.contextId;
+/** Request, response and fault: the fields of the summary, and the operation they belong to. */
+function describeCall(st: StreamState, buf: Buffer, s: PduSummary, rec: PduRecord): void {
+  rec.ctxId = s.ctxId;
+  if (s.ptype === 0) {
+    rec.opnum = s.opnum;
+    rec.allocHint = s.allocHint;
+    const object = summaryObject(buf, s);
+    if (object !== undefined) rec.object = object;
+    rec.stubLength = s.stubLength;
+    const k = st.contexts.get(s.ctxId);
+    if (k) {
+      rec.interface = k.record;
+      const name = opName(k, s.opnum);
+      if (name) rec.operation = name;
+      // Like tshark, a response is matched to its request only when the request's context
+      // was bound in this conversation; otherwise it names no opnum.
+      if (st.opnums.size >= MAX_TRACKED_CALLS) st.opnums.clear();
+      st.opnums.set(s.callId, s.opnum);
+    } else {
+      st.opnums.delete(s.callId);
+    }
+    return;
   }
+  rec.allocHint = s.allocHint;
+  rec.stubLength = s.stubLength;
+  const op = st.opnums.get(s.callId);
+  if (op !== undefined) rec.opnum = op;
+  const k = st.contexts.get(s.ctxId);
+  if (k) {
+    rec.interface = k.record;
+    const name = op !== undefined ? opName(k, op) : undefined;
+    if (name) rec.operation = name;
+  }
+  if (s.ptype === 3) {
+    rec.status = s.status;
+    const name = statusName(s.status);
+    if (name) rec.statusName = name;
+  }
+}
+
+/** The other PDUs, decoded in full: the contexts a bind offers, what its ack says of each. */
+function describePdu(st: StreamState, pdu: Pdu, rec: PduRecord): void {
   switch (pdu.ptype) {
-    case 0: {
-      rec.ctxId = pdu.ctxId;
-      rec.opnum = pdu.opnum;
-      rec.allocHint = pdu.allocHint;
-      if (pdu.object !== undefined) rec.object = pdu.object;
-      rec.stubLength = pdu.stub.length;
-      const k = st.contexts.get(pdu.ctxId);
-      if (k) {
-        rec.interface = k.record;
-        const name = opName(k, pdu.opnum);
-        if (name) rec.operation = name;
-        // Like tshark, a response is matched to its request only when the request's context
-        // was bound in this conversation; otherwise it names no opnum.
-        if (st.opnums.size >= MAX_TRACKED_CALLS) st.opnums.clear();
-        st.opnums.set(pdu.callId, pdu.opnum);
-      } else {
-        st.opnums.delete(pdu.callId);
-      }
-      break;
-    }
-    case 2:
-    case 3: {
-      rec.ctxId = pdu.ctxId;
-      rec.allocHint = pdu.allocHint;
-      rec.stubLength = pdu.stub.length;
-      const op = st.opnums.get(pdu.callId);
-      if (op !== undefined) rec.opnum = op;
-      const k = st.contexts.get(pdu.ctxId);
-      if (k) {
-        rec.interface = k.record;
-        const name = op !== undefined ? opName(k, op) : undefined;
-        if (name) rec.operation = name;
-      }
-      if (pdu.ptype === 3) {
-        rec.status = pdu.status;
-        const name = statusName(pdu.status);
-        if (name) rec.statusName = name;
-      }
-      break;
-    }
     case 11:
     case 14:
       rec.contexts = pdu.contexts.map((c) => {

@@ -217,80 +217,211 @@ class Reader {
   }
 }
 
+// ---- the layout shared by decodePdu and readPduSummary ---------------------------------
+
 /**
- * Decode one complete PDU occupying buf[off, off+frag_length). Stub and auth buffers are views
- * into `buf` (copy them to keep them past the buffer's life).
+ * Where a PDU's parts lie and the fields of its header, its sec_trailer and (for request,
+ * response and fault) its fixed body fields, filled in place by readPduSummary. It holds offsets
+ * instead of views, so reading it allocates nothing: the dissector reads every request and
+ * response this way and builds full Pdu objects (decodePdu) only when someone wants them.
+ * Fields that do not apply to the PDU keep stale values: check `ptype` and `authLength`.
  */
-export function decodePdu(buf: Buffer, off = 0): Pdu {
-  const h = decodeHeader(buf, off);
-  if (h.rpcVers !== 5) throw new PduDecodeError(off, `rpc_vers ${h.rpcVers}, expected 5`);
-  if (h.fragLength < COMMON_HEADER_LENGTH) throw new PduDecodeError(off + 8, `frag_length ${h.fragLength} below the header size`);
-  if (off + h.fragLength > buf.length) {
-    throw new PduDecodeError(off + 8, `frag_length ${h.fragLength} beyond the ${buf.length - off} bytes present`);
+export class PduSummary {
+  rpcVers = 0;
+  rpcVersMinor = 0;
+  ptype = 0;
+  flags = 0;
+  drep = 0;
+  fragLength = 0;
+  /** auth_length: the auth value's size; 0 = no sec_trailer. */
+  authLength = 0;
+  callId = 0;
+  /** Integer byte order of the drep. */
+  le = true;
+  // sec_trailer (when authLength > 0)
+  authType = 0;
+  authLevel = 0;
+  authPadLength = 0;
+  authReserved = 0;
+  authContextId = 0;
+  /** Offset of the sec_trailer; the auth padding precedes it, the auth value follows it. */
+  trailerOffset = 0;
+  /** The body: from the end of the common header to the auth padding (or the PDU's end). */
+  bodyOffset = 0;
+  bodyEnd = 0;
+  // request / response / fault
+  allocHint = 0;
+  ctxId = 0;
+  /** request only */
+  opnum = 0;
+  /** request only: offset of the object UUID, -1 when the PDU carries none. */
+  objectOffset = -1;
+  /** response and fault */
+  cancelCount = 0;
+  /** response: reserved; fault: fault_flags. */
+  reservedOrFaultFlags = 0;
+  /** fault only */
+  status = 0;
+  reserved2 = 0;
+  stubOffset = 0;
+  stubLength = 0;
+}
+
+function shortField(o: number, n: number, end: number, what: string): PduDecodeError {
+  return new PduDecodeError(o, `${what}: needs ${n} bytes, ${end - o} left`);
+}
+
+/**
+ * Read the PDU at buf[off, off+frag_length) into `s`: the header and the sec_trailer for every
+ * ptype, and the fixed fields of request, response and fault bodies (other ptypes' bodies are
+ * left to decodePdu). Throws the same PduDecodeError as decodePdu for a PDU it cannot read.
+ */
+export function readPduSummary(buf: Buffer, off: number, s: PduSummary): PduSummary {
+  if (buf.length - off < COMMON_HEADER_LENGTH) throw new PduDecodeError(off, 'short header');
+  const d0 = buf[off + 4]!;
+  const le = (d0 & 0x10) !== 0;
+  const rpcVers = buf[off]!;
+  const fragLength = le ? buf[off + 8]! | (buf[off + 9]! << 8) : (buf[off + 8]! << 8) | buf[off + 9]!;
+  const authLength = le ? buf[off + 10]! | (buf[off + 11]! << 8) : (buf[off + 10]! << 8) | buf[off + 11]!;
+  s.rpcVers = rpcVers;
+  s.rpcVersMinor = buf[off + 1]!;
+  s.ptype = buf[off + 2]!;
+  s.flags = buf[off + 3]!;
+  s.drep = ((d0 << 24) | (buf[off + 5]! << 16) | (buf[off + 6]! << 8) | buf[off + 7]!) >>> 0;
+  s.fragLength = fragLength;
+  s.authLength = authLength;
+  s.callId = le
+    ? (buf[off + 12]! | (buf[off + 13]! << 8) | (buf[off + 14]! << 16) | (buf[off + 15]! << 24)) >>> 0
+    : ((buf[off + 12]! << 24) | (buf[off + 13]! << 16) | (buf[off + 14]! << 8) | buf[off + 15]!) >>> 0;
+  s.le = le;
+  if (rpcVers !== 5) throw new PduDecodeError(off, `rpc_vers ${rpcVers}, expected 5`);
+  if (fragLength < COMMON_HEADER_LENGTH) throw new PduDecodeError(off + 8, `frag_length ${fragLength} below the header size`);
+  if (off + fragLength > buf.length) {
+    throw new PduDecodeError(off + 8, `frag_length ${fragLength} beyond the ${buf.length - off} bytes present`);
   }
-  const le = (h.drep >>> 24 & 0x10) !== 0;
-  const end = off + h.fragLength;
+  const end = off + fragLength;
   let bodyEnd = end;
-  let auth: AuthVerifier | undefined;
-  if (h.authLength > 0) {
-    const trailer = end - h.authLength - SEC_TRAILER_LENGTH;
+  if (authLength > 0) {
+    const trailer = end - authLength - SEC_TRAILER_LENGTH;
     if (trailer < off + COMMON_HEADER_LENGTH) {
-      throw new PduDecodeError(off + 10, `auth_length ${h.authLength} does not fit in frag_length ${h.fragLength}`);
+      throw new PduDecodeError(off + 10, `auth_length ${authLength} does not fit in frag_length ${fragLength}`);
     }
     const padLength = buf[trailer + 2]!;
     const padStart = trailer - padLength;
     if (padStart < off + COMMON_HEADER_LENGTH) {
       throw new PduDecodeError(trailer + 2, `auth_pad_length ${padLength} reaches into the header`);
     }
-    auth = {
-      type: buf[trailer]!,
-      level: buf[trailer + 1]!,
-      padLength,
-      reserved: buf[trailer + 3]!,
-      contextId: le ? buf.readUInt32LE(trailer + 4) : buf.readUInt32BE(trailer + 4),
-      value: buf.subarray(trailer + SEC_TRAILER_LENGTH, end),
-      pad: buf.subarray(padStart, trailer),
-    };
+    s.authType = buf[trailer]!;
+    s.authLevel = buf[trailer + 1]!;
+    s.authPadLength = padLength;
+    s.authReserved = buf[trailer + 3]!;
+    s.authContextId = le ? buf.readUInt32LE(trailer + 4) : buf.readUInt32BE(trailer + 4);
+    s.trailerOffset = trailer;
     bodyEnd = padStart;
   }
-  const r = new Reader(buf, off + COMMON_HEADER_LENGTH, bodyEnd, le);
+  s.bodyOffset = off + COMMON_HEADER_LENGTH;
+  s.bodyEnd = bodyEnd;
+  const t = s.ptype;
+  if (t === PType.request || t === PType.response || t === PType.fault) readCallBody(buf, s);
+  return s;
+}
+
+/** The fixed fields of request, response and fault bodies (C706 12.6.4.9, 12.6.4.10, 12.6.4.7); the stub is the rest. */
+function readCallBody(buf: Buffer, s: PduSummary): void {
+  const le = s.le;
+  const end = s.bodyEnd;
+  let o = s.bodyOffset;
+  if (o + 4 > end) throw shortField(o, 4, end, 'alloc_hint');
+  s.allocHint = le ? buf.readUInt32LE(o) : buf.readUInt32BE(o);
+  o += 4;
+  if (o + 2 > end) throw shortField(o, 2, end, 'p_cont_id');
+  s.ctxId = le ? buf[o]! | (buf[o + 1]! << 8) : (buf[o]! << 8) | buf[o + 1]!;
+  o += 2;
+  if (s.ptype === PType.request) {
+    if (o + 2 > end) throw shortField(o, 2, end, 'opnum');
+    s.opnum = le ? buf[o]! | (buf[o + 1]! << 8) : (buf[o]! << 8) | buf[o + 1]!;
+    o += 2;
+    if (s.flags & PFC.OBJECT_UUID) {
+      if (o + 16 > end) throw shortField(o, 16, end, 'object');
+      s.objectOffset = o;
+      o += 16;
+    } else {
+      s.objectOffset = -1;
+    }
+  } else {
+    if (o + 1 > end) throw shortField(o, 1, end, 'cancel_count');
+    s.cancelCount = buf[o++]!;
+    if (o + 1 > end) throw shortField(o, 1, end, s.ptype === PType.fault ? 'fault_flags' : 'reserved');
+    s.reservedOrFaultFlags = buf[o++]!;
+    if (s.ptype === PType.fault) {
+      if (o + 4 > end) throw shortField(o, 4, end, 'status');
+      s.status = le ? buf.readUInt32LE(o) : buf.readUInt32BE(o);
+      o += 4;
+      if (o + 4 > end) throw shortField(o, 4, end, 'reserved2');
+      s.reserved2 = le ? buf.readUInt32LE(o) : buf.readUInt32BE(o);
+      o += 4;
+    }
+  }
+  s.stubOffset = o;
+  s.stubLength = end - o;
+}
+
+/** The request's object UUID, or undefined. */
+export function summaryObject(buf: Buffer, s: PduSummary): string | undefined {
+  return s.objectOffset >= 0 ? readGuid(buf, s.objectOffset, s.le) : undefined;
+}
+
+// decodePdu's scratch summary: it runs synchronously and never re-enters itself.
+const scratch = new PduSummary();
+
+/**
+ * Decode one complete PDU occupying buf[off, off+frag_length). Stub and auth buffers are views
+ * into `buf` (copy them to keep them past the buffer's life).
+ */
+export function decodePdu(buf: Buffer, off = 0): Pdu {
+  const h = readPduSummary(buf, off, scratch);
+  const end = off + h.fragLength;
+  const bodyEnd = h.bodyEnd;
+  const auth: AuthVerifier | undefined =
+    h.authLength > 0
+      ? {
+          type: h.authType,
+          level: h.authLevel,
+          padLength: h.authPadLength,
+          reserved: h.authReserved,
+          contextId: h.authContextId,
+          value: buf.subarray(h.trailerOffset + SEC_TRAILER_LENGTH, end),
+          pad: buf.subarray(bodyEnd, h.trailerOffset),
+        }
+      : undefined;
   // One object literal per PDU type (no spreads): this is the hot path, and fixed shapes keep
   // V8's property access monomorphic. Optional fields are present as undefined.
   const minor = h.rpcVersMinor;
   const flags = h.flags;
   const drep = h.drep;
   const callId = h.callId;
+  switch (h.ptype) {
+    case PType.request:
+      return {
+        ptype: 0, rpcVersMinor: minor, flags, drep, callId, auth, extra: undefined, allocHint: h.allocHint, ctxId: h.ctxId,
+        opnum: h.opnum, object: summaryObject(buf, h), stub: buf.subarray(h.stubOffset, bodyEnd),
+      };
+    case PType.response:
+      return {
+        ptype: 2, rpcVersMinor: minor, flags, drep, callId, auth, extra: undefined, allocHint: h.allocHint, ctxId: h.ctxId,
+        cancelCount: h.cancelCount, reserved: h.reservedOrFaultFlags, stub: buf.subarray(h.stubOffset, bodyEnd),
+      };
+    case PType.fault:
+      return {
+        ptype: 3, rpcVersMinor: minor, flags, drep, callId, auth, extra: undefined, allocHint: h.allocHint, ctxId: h.ctxId,
+        cancelCount: h.cancelCount, faultFlags: h.reservedOrFaultFlags, status: h.status, reserved2: h.reserved2,
+        stub: buf.subarray(h.stubOffset, bodyEnd),
+      };
+  }
+  // The other bodies, read field by field.
+  const r = new Reader(buf, h.bodyOffset, bodyEnd, h.le);
   let pdu: Pdu;
   switch (h.ptype) {
-    case PType.request: {
-      const allocHint = r.u32('alloc_hint');
-      const ctxId = r.u16('p_cont_id');
-      const opnum = r.u16('opnum');
-      const object = flags & PFC.OBJECT_UUID ? r.guid('object') : undefined;
-      const stub = r.bytes(bodyEnd - r.off, 'stub');
-      pdu = { ptype: 0, rpcVersMinor: minor, flags, drep, callId, auth, extra: undefined, allocHint, ctxId, opnum, object, stub };
-      break;
-    }
-    case PType.response: {
-      const allocHint = r.u32('alloc_hint');
-      const ctxId = r.u16('p_cont_id');
-      const cancelCount = r.u8('cancel_count');
-      const reserved = r.u8('reserved');
-      const stub = r.bytes(bodyEnd - r.off, 'stub');
-      pdu = { ptype: 2, rpcVersMinor: minor, flags, drep, callId, auth, extra: undefined, allocHint, ctxId, cancelCount, reserved, stub };
-      break;
-    }
-    case PType.fault: {
-      const allocHint = r.u32('alloc_hint');
-      const ctxId = r.u16('p_cont_id');
-      const cancelCount = r.u8('cancel_count');
-      const faultFlags = r.u8('fault_flags');
-      const status = r.u32('status');
-      const reserved2 = r.u32('reserved2');
-      const stub = r.bytes(bodyEnd - r.off, 'stub');
-      pdu = { ptype: 3, rpcVersMinor: minor, flags, drep, callId, auth, extra: undefined, allocHint, ctxId, cancelCount, faultFlags, status, reserved2, stub };
-      break;
-    }
     case PType.bind:
     case PType.alter_context: {
       const maxXmitFrag = r.u16('max_xmit_frag');
