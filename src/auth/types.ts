@@ -27,6 +27,12 @@ export function identityName(i: Identity): string {
 export interface SessionSecurity {
   /** Length of the auth value (signature) this mechanism writes; 16 for NTLM. */
   readonly signatureLength: number;
+  /**
+   * What a DCE/RPC signature covers: true = the whole PDU up to the auth value (NTLM with
+   * extended session security, as Windows and Impacket do); false = the stub and its auth
+   * padding only (NTLMv1 without it). Undefined is taken as true.
+   */
+  readonly signsWholePdu?: boolean;
   /** Signature over `data` (the PDU bytes MS-RPCE says to sign), advancing the send sequence. */
   sign(data: Uint8Array): Buffer;
   /** Check a received signature, advancing the receive sequence; false when it does not match. */
