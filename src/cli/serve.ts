@@ -11,6 +11,8 @@ interface ServeConfig {
   epmPort?: number;
   logLevel?: string;
   limits?: Partial<ServerLimits>;
+  /** Accept a second bind on a bound connection (Windows naks it and closes; the default follows Windows). */
+  acceptRebind?: boolean;
   /** Extra endpoints to register (served elsewhere): { interface: "UUID:1.0", port, host?, annotation? }. */
   endpoints?: Array<{ interface: string; port: number; host?: string; annotation?: string; object?: string }>;
 }
@@ -49,7 +51,7 @@ async function runServe(o: ServeCliOptions): Promise<void> {
   const hosts = o.host?.length ? o.host : cfg.hosts?.length ? cfg.hosts : ['127.0.0.1'];
   const epmPort = o.epmPort !== undefined && o.epmPort !== '135' ? parsePort(o.epmPort, '--epm-port') : cfg.epmPort ?? 135;
   const log = cliLogger(o.logLevel ?? cfg.logLevel);
-  const server = new RpcServer({ logger: log, limits: cfg.limits });
+  const server = new RpcServer({ logger: log, limits: cfg.limits, acceptRebind: cfg.acceptRebind });
   const db = new EpmDatabase();
   serveEndpointMapper(server, db);
   serveMgmt(server);
