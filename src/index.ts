@@ -5,6 +5,7 @@ export * from './base/guid';
 export * as capture from './capture';
 export * as pdu from './pdu';
 export * as ndr from './ndr';
+export * as auth from './auth';
 export * as rpc from './rpc';
 export { interfaceName, registerInterfaceName } from './rpc/known-interfaces';
 export { dissectCapture, type PduRecord, type DissectSummary } from './dissect/dissect';

@@ -4,6 +4,7 @@ import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { EpmDatabase, RpcServer, serveEndpointMapper, serveMgmt, type ServerLimits } from '../rpc';
 import { cliLogger, collect, parseIfSpec, parsePort } from './common';
+import { serverAuthProvider, serverCredentials } from './auth-options';
 import { CliError } from './errors';
 
 interface ServeConfig {
@@ -13,11 +14,18 @@ interface ServeConfig {
   limits?: Partial<ServerLimits>;
   /** Accept a second bind on a bound connection (Windows naks it and closes; the default follows Windows). */
   acceptRebind?: boolean;
+  /** Server accounts (MS-NLMP): [{ user, domain?, password? | ntHash?, groups? }], plus guest/allowAnonymous. */
+  accounts?: unknown[];
+  guest?: boolean;
+  allowAnonymous?: boolean;
+  serverName?: string;
+  serverDomain?: string;
   /** Extra endpoints to register (served elsewhere): { interface: "UUID:1.0", port, host?, annotation? }. */
   endpoints?: Array<{ interface: string; port: number; host?: string; annotation?: string; object?: string }>;
 }
 
 interface ServeCliOptions {
+  user?: string[];
   host?: string[];
   epmPort?: string;
   config?: string;
@@ -30,7 +38,8 @@ export function registerServe(program: Command): void {
     .description('run the endpoint mapper on TCP 135 (and the DCOM services) until SIGINT/SIGTERM')
     .option('--host <addr>', 'address to listen on (repeatable; IPv4 or IPv6)', collect)
     .option('--epm-port <n>', 'endpoint mapper port', '135')
-    .option('--config <file>', 'JSON configuration (hosts, epmPort, limits, endpoints)')
+    .option('--config <file>', 'JSON configuration (hosts, epmPort, limits, endpoints, accounts)')
+    .option('--user <[DOMAIN\\]NAME:PASSWORD>', 'an account clients may authenticate as (repeatable)', collect)
     .option('--log-level <level>', 'trace, debug, info, warn, error', 'info')
     .action(async (o: ServeCliOptions) => {
       await runServe(o);
@@ -51,7 +60,11 @@ async function runServe(o: ServeCliOptions): Promise<void> {
   const hosts = o.host?.length ? o.host : cfg.hosts?.length ? cfg.hosts : ['127.0.0.1'];
   const epmPort = o.epmPort !== undefined && o.epmPort !== '135' ? parsePort(o.epmPort, '--epm-port') : cfg.epmPort ?? 135;
   const log = cliLogger(o.logLevel ?? cfg.logLevel);
-  const server = new RpcServer({ logger: log, limits: cfg.limits, acceptRebind: cfg.acceptRebind });
+  const { accounts, guest, allowAnonymous, serverName, serverDomain } = cfg;
+  const creds = serverCredentials(o.user, accounts || guest !== undefined || allowAnonymous !== undefined || serverName || serverDomain
+    ? { accounts: accounts ?? [], guest, allowAnonymous, serverName, serverDomain }
+    : undefined);
+  const server = new RpcServer({ logger: log, limits: cfg.limits, acceptRebind: cfg.acceptRebind, auth: serverAuthProvider(creds) });
   const db = new EpmDatabase();
   serveEndpointMapper(server, db);
   serveMgmt(server);

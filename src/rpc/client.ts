@@ -2,14 +2,16 @@
 // binds, alter_contexts, several calls in flight matched by call id, request fragmentation and
 // response reassembly, per-call timeout and cancel. Errors are typed and carry the status.
 import net from 'node:net';
-import { BindRejected, DcomlabError, PduDecodeError, RpcFault, formatError } from '../base/errors';
+import { AuthError, BindRejected, DcomlabError, PduDecodeError, RpcFault, formatError } from '../base/errors';
 import { BindNakReason, ContResult, ProviderReason, Status, nameAt } from '../base/status';
 import { silentLogger, type Logger } from '../base/log';
 import {
-  DREP_LE, MIN_FRAG_SIZE, NDR20, PFC, PType, decodePdu, encodePdu, fragmentFlags, PduFramer,
+  AuthLevel, DREP_LE, MIN_FRAG_SIZE, NDR20, PFC, PType, authOverhead, decodePdu, encodePdu, fragmentFlags, PduFramer,
   requestHeaderLength, splitStub, StubReassembler,
-  type BindAckPdu, type ContextElement, type Pdu, type SyntaxId,
+  type AuthVerifier, type BindAckPdu, type ContextElement, type Pdu, type RequestPdu,
 } from '../pdu';
+import type { Initiator } from '../auth/types';
+import { encodeProtected, protectsPdus, unprotect, type AuthBinding } from './security';
 
 export interface ClientOptions {
   logger?: Logger;
@@ -21,6 +23,8 @@ export interface ClientOptions {
   assocGroupId?: number;
   /** Largest reassembled response. */
   maxResponseSize?: number;
+  /** Authenticate the association (MS-RPCE 3.3.1.5.2) with this initiator at this level. */
+  auth?: { initiator: Initiator; level: number; contextId?: number };
 }
 
 /** The interface named in a bind: uuid and p_syntax_id_t version (major low 16, minor high 16). */
@@ -80,6 +84,8 @@ export class RpcConnection {
   /** Secondary address from the bind_ack (the server's port, as a string). */
   secAddr = '';
   private bound = false;
+  /** Session security once the bind's authentication completed. */
+  private authBinding: AuthBinding | undefined;
 
   private constructor(private readonly sock: net.Socket, readonly opts: ClientOptions, readonly remote: { host: string; port: number }) {
     this.log = (opts.logger ?? silentLogger).child({ server: `${remote.host}:${remote.port}` });
@@ -141,13 +147,15 @@ export class RpcConnection {
   }
 
   /** Send a bind or alter_context with these elements and wait for the answer. */
-  async sendBind(elements: ContextElement[]): Promise<BindAckPdu> {
+  async sendBind(elements: ContextElement[], auth?: AuthVerifier, alter = this.bound): Promise<BindAckPdu> {
     this.checkOpen();
     const callId = this.nextCallId++;
-    const isBind = !this.bound;
+    const isBind = !alter;
+    const a = auth ?? (isBind ? this.startAuth() : undefined);
     const pdu = encodePdu({
       ptype: isBind ? PType.bind : PType.alter_context, rpcVersMinor: 0, flags: PFC.FIRST_FRAG | PFC.LAST_FRAG, drep: DREP_LE,
       callId, maxXmitFrag: this.maxXmitFrag, maxRecvFrag: this.maxRecvFrag, assocGroupId: this.assocGroupId, contexts: elements,
+      auth: a,
     });
     const answer = await new Promise<Pdu>((resolve, reject) => {
       this.binds.set(callId, { resolve, reject });
@@ -166,8 +174,48 @@ export class RpcConnection {
       this.maxRecvFrag = answer.maxXmitFrag;
       this.assocGroupId = answer.assocGroupId;
       this.secAddr = answer.secAddr;
+      if (a && !auth) await this.finishAuth(answer, elements, callId);
     }
     return answer;
+  }
+
+  private authVerifier(value: Buffer): AuthVerifier {
+    const o = this.opts.auth!;
+    return { type: o.initiator.authType, level: o.level, padLength: 0, reserved: 0, contextId: o.contextId ?? 0, value };
+  }
+
+  private startAuth(): AuthVerifier | undefined {
+    const o = this.opts.auth;
+    if (!o || o.level <= AuthLevel.none) return undefined;
+    return this.authVerifier(o.initiator.start());
+  }
+
+  /**
+   * The rest of the exchange after bind_ack: NTLM sends AUTHENTICATE in auth3 (no answer);
+   * SPNEGO sends it in an alter_context and checks the server's final token (MS-RPCE 3.3.1.5.2).
+   */
+  private async finishAuth(ack: BindAckPdu, elements: ContextElement[], bindCallId: number): Promise<void> {
+    const o = this.opts.auth!;
+    let token = ack.auth?.value;
+    if (!token) throw new AuthError('the server answered the bind without an authentication token', Status.rpc_s_access_denied);
+    for (let round = 0; round < 4; round++) {
+      const next = o.initiator.step(Buffer.from(token));
+      if (next.leg === 'auth3' && next.token) {
+        this.sock.write(encodePdu({
+          ptype: PType.auth3, rpcVersMinor: 0, flags: PFC.FIRST_FRAG | PFC.LAST_FRAG, drep: DREP_LE, callId: bindCallId,
+          // MS-RPCE 2.2.2.10: four bytes of padding before the verifier (Windows and Impacket send spaces).
+          body: Buffer.from('    ', 'latin1'), auth: this.authVerifier(next.token),
+        }));
+      } else if (next.leg === 'alter_context' && next.token) {
+        const resp = await this.sendBind(elements.slice(0, 1), this.authVerifier(next.token), true);
+        if (next.done) break;
+        token = resp.auth?.value;
+        if (!token) throw new AuthError('the server ended the exchange without a final token', Status.rpc_s_access_denied);
+        continue;
+      }
+      if (next.done) break;
+    }
+    this.authBinding = { type: o.initiator.authType, level: o.level, contextId: o.contextId ?? 0, session: o.initiator.session() };
   }
 
   /** Call an operation with a ready-made stub; resolves with the response stub. */
@@ -175,17 +223,19 @@ export class RpcConnection {
     this.checkOpen();
     const callId = this.nextCallId++;
     const hasObject = o.object !== undefined;
-    const parts = splitStub(stub, this.maxXmitFrag, requestHeaderLength(hasObject));
+    const protect = this.authBinding && protectsPdus(this.authBinding.level) ? this.authBinding : undefined;
+    const parts = splitStub(stub, this.maxXmitFrag, requestHeaderLength(hasObject), protect ? authOverhead(protect.session.signatureLength) : 0);
     const bufs: Buffer[] = [];
     let left = stub.length;
     parts.forEach((part, i) => {
       const base = hasObject ? PFC.OBJECT_UUID : 0;
-      const req: Pdu = {
+      const req: RequestPdu = {
         ptype: PType.request, rpcVersMinor: 0, flags: fragmentFlags(i, parts.length, base), drep: DREP_LE, callId,
         allocHint: left, ctxId, opnum, stub: part,
       };
       if (hasObject) req.object = o.object;
-      bufs.push(encodePdu(req));
+      // Each fragment is signed or sealed on its own, in order.
+      bufs.push(protect ? encodeProtected(req, protect) : encodePdu(req));
       left -= part.length;
     });
     return new Promise<Buffer>((resolve, reject) => {
@@ -264,7 +314,9 @@ export class RpcConnection {
         if (!c) return; // orphaned by us
         let whole;
         try {
-          whole = this.reassembler.push(p.callId, p.flags, p.stub, p);
+          const b = this.authBinding;
+          const stub = b && protectsPdus(b.level) ? unprotect(bytes, p, b) : p.stub;
+          whole = this.reassembler.push(p.callId, p.flags, stub, p);
         } catch (e) {
           this.finish(p.callId)?.reject(e as Error);
           return;

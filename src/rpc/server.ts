@@ -10,10 +10,14 @@ import { silentLogger, type Logger } from '../base/log';
 import {
   BTFN, BTFN_PREFIX, DREP_LE, MIN_FRAG_SIZE, NDR20, PFC, PType,
   decodePdu, encodePdu, fragmentFlags, isLittleEndian, PduFramer, RESPONSE_HEADER_LENGTH, splitStub,
-  type BindAckPdu, type BindPdu, type ContextResult, type Pdu, type RequestPdu, type SyntaxId,
+  authOverhead, type AuthVerifier, type BindAckPdu, type BindPdu, type ContextResult, type Pdu, type RequestPdu, type ResponsePdu, type SyntaxId,
 } from '../pdu';
 import { interfaceName } from './known-interfaces';
 import { FAULT_FLAGS, FAULT_FLAGS_DNE, NakReason, ServerAnswers } from './answers';
+import { AuthError } from '../base/errors';
+import type { Acceptor, Identity } from '../auth/types';
+import { AUTH_LEVEL_NAMES, AUTH_TYPE_NAMES, AuthLevel } from '../pdu';
+import { encodeProtected, protectsPdus, unprotect, type AuthBinding } from './security';
 
 /** What a handler learns about the call it serves. */
 export interface CallContext {
@@ -30,6 +34,13 @@ export interface CallContext {
   signal: AbortSignal;
   /** Integer byte order the client used (responses use ours, little-endian). */
   littleEndian: boolean;
+  /** The authentication the call arrived under; undefined for an unauthenticated call. */
+  auth?: { type: number; level: number; contextId: number; identity: Identity };
+}
+
+/** Hands the server a fresh acceptor for each security context a client opens. */
+export interface ServerAuthProvider {
+  acceptor(authType: number): Acceptor | undefined;
 }
 
 export interface AssociationInfo {
@@ -47,6 +58,8 @@ export interface DispatchInterface {
   name?: string;
   /** Highest opnum + 1: anything at or beyond is nca_s_op_rng_error. */
   opCount: number;
+  /** Calls at a lower authentication level are refused with rpc_s_access_denied. */
+  minAuthLevel?: number;
   dispatch(opnum: number, stub: Buffer, ctx: CallContext): Promise<Buffer>;
 }
 
@@ -84,6 +97,8 @@ export interface RpcServerOptions {
    * (raw_protocol.py test_no_auth_valid_valid_request), which is the default.
    */
   acceptRebind?: boolean;
+  /** Authentication: without it, binds that carry a verifier are refused (auth type not recognised). */
+  auth?: ServerAuthProvider;
 }
 
 export interface ListenAddress {
@@ -216,11 +231,25 @@ interface InFlight {
   ctxId: number;
 }
 
+/** One security context of the association, keyed by auth_context_id (MS-RPCE 3.3.1.5.2). */
+interface AuthContext {
+  id: number;
+  type: number;
+  level: number;
+  acceptor: Acceptor;
+  done: boolean;
+  identity?: Identity;
+  binding?: AuthBinding;
+  /** Why authentication failed (calls on this context are refused). */
+  failed?: string;
+}
+
 /** A request being reassembled from fragments. */
 interface PartialRequest {
   first: RequestPdu;
   parts: Buffer[];
   size: number;
+  auth: AuthContext | undefined;
 }
 
 /** One connection's association state (MS-RPCE 3.3.3.4, C706 12.5.2). */
@@ -236,6 +265,9 @@ export class Association {
   private concMpx = false;
   private readonly contexts = new Map<number, PresentationContext>();
   private readonly partials = new Map<number, PartialRequest>();
+  private readonly authContexts = new Map<number, AuthContext>();
+  /** The security context the bind established; requests without a verifier fall under it. */
+  private bindAuth: AuthContext | undefined;
   private readonly framer: PduFramer<undefined>;
   private readonly inFlight = new Map<number, InFlight>();
   private idleTimer: NodeJS.Timeout | undefined;
@@ -335,11 +367,10 @@ export class Association {
           this.onBind(pdu, false);
           break;
         case PType.request:
-          this.onRequest(pdu, bytes.length);
+          this.onRequest(pdu, bytes);
           break;
         case PType.auth3:
-          // No security context was started on this association (MS-RPCE 3.3.1.5.2.1).
-          this.protocolError('auth3 with no authentication in progress', pdu.callId, 0, FAULT_FLAGS_DNE);
+          this.onAuth3(pdu);
           break;
         case PType.co_cancel:
           // Windows ignores co_cancel; the call completes normally (raw_protocol test_co_cancel_*).
@@ -393,6 +424,13 @@ export class Association {
       if (r.result === 0) acceptedOne = true;
       results.push(r);
     }
+    // The authentication leg carried by this bind/alter_context, if any.
+    let authOut: AuthVerifier | undefined;
+    if (p.auth && p.auth.level > AuthLevel.none) {
+      const r = this.authLeg(p, isBind);
+      if (r === 'closed') return;
+      authOut = r;
+    }
     // Windows echoes SUPPORT_HEADER_SIGN (and CONC_MPX in bind_ack) from the client's flags.
     const echo = isBind ? PFC.SUPPORT_HEADER_SIGN | PFC.CONC_MPX : PFC.SUPPORT_HEADER_SIGN;
     const ack: BindAckPdu = {
@@ -407,6 +445,7 @@ export class Association {
       // The listening port with its NUL; alter_context_resp leaves it empty (MS-RPCE 2.2.2.4).
       secAddr: isBind ? String(this.local.port) : '',
       results,
+      auth: authOut,
     };
     this.send(encodePdu(ack));
     this.log.info(
@@ -421,6 +460,80 @@ export class Association {
       },
       isBind ? 'bind' : 'alter_context',
     );
+  }
+
+  /**
+   * A bind or alter_context that carries a security token (MS-RPCE 3.3.1.5.2): start a context
+   * (NTLM NEGOTIATE → CHALLENGE) or continue one (SPNEGO's third leg). Returns the verifier for the
+   * answer, or 'closed' when the association was refused.
+   */
+  private authLeg(p: BindPdu, isBind: boolean): AuthVerifier | 'closed' | undefined {
+    const v = p.auth!;
+    let ctx = this.authContexts.get(v.contextId);
+    if (!ctx) {
+      const acceptor = v.type === 0 ? undefined : this.server.options.auth?.acceptor(v.type);
+      if (!acceptor) {
+        // raw_protocol _test_auth_none_level_bind: an unknown or absent auth type is refused.
+        if (isBind) this.nakAndClose(p.callId, NakReason.authentication_type_not_recognized, `auth type ${v.type} not supported`);
+        else this.protocolError(`alter_context with unsupported auth type ${v.type}`, p.callId, 0, FAULT_FLAGS_DNE, Status.rpc_s_access_denied);
+        return 'closed';
+      }
+      if (this.authContexts.size >= 16) {
+        this.protocolError('too many security contexts', p.callId, 0, FAULT_FLAGS_DNE, Status.rpc_s_access_denied);
+        return 'closed';
+      }
+      ctx = { id: v.contextId, type: v.type, level: v.level === AuthLevel.call ? AuthLevel.pkt : v.level, acceptor, done: false };
+      this.authContexts.set(v.contextId, ctx);
+      if (isBind) this.bindAuth = ctx;
+    } else if (ctx.done || ctx.type !== v.type) {
+      this.protocolError('security context already established or of another type', p.callId, 0, FAULT_FLAGS_DNE, Status.rpc_s_access_denied);
+      return 'closed';
+    }
+    try {
+      const r = ctx.acceptor.accept(Buffer.from(v.value));
+      if (r.done) this.established(ctx, r.identity);
+      if (!r.token) return undefined;
+      return { type: v.type, level: v.level, padLength: 0, reserved: 0, contextId: v.contextId, value: r.token };
+    } catch (e) {
+      ctx.failed = formatError(e);
+      this.log.info({ authContextId: v.contextId, reason: ctx.failed }, 'authentication failed');
+      if (isBind) this.nakAndClose(p.callId, NakReason.not_specified, 'authentication failed');
+      else this.protocolError('authentication failed', p.callId, 0, FAULT_FLAGS_DNE, Status.rpc_s_access_denied);
+      return 'closed';
+    }
+  }
+
+  private established(ctx: AuthContext, identity: Identity | undefined): void {
+    ctx.done = true;
+    ctx.identity = identity;
+    ctx.binding = { type: ctx.type, level: ctx.level, contextId: ctx.id, session: ctx.acceptor.session() };
+    this.log.info(
+      {
+        authContextId: ctx.id, authType: AUTH_TYPE_NAMES[ctx.type] ?? ctx.type, authLevel: AUTH_LEVEL_NAMES[ctx.level] ?? ctx.level,
+        user: identity ? (identity.anonymous ? 'ANONYMOUS LOGON' : `${identity.domain}\\${identity.user}`) : undefined,
+        ntlm: identity?.ntlmFlavour, guest: identity?.guest || undefined,
+      },
+      'authenticated',
+    );
+  }
+
+  /** auth3 finishes an NTLM exchange; the server never answers it (MS-RPCE 3.3.1.5.2.1). */
+  private onAuth3(p: Pdu): void {
+    const v = p.auth;
+    const ctx = v ? this.authContexts.get(v.contextId) : undefined;
+    if (!v || !ctx || ctx.done || ctx.failed) {
+      // raw_protocol test_spnego_connect_reauth_auth3: auth3 with no exchange in progress.
+      this.protocolError('auth3 with no authentication in progress', p.callId, 0, FAULT_FLAGS_DNE);
+      return;
+    }
+    try {
+      const r = ctx.acceptor.accept(Buffer.from(v.value));
+      if (r.done) this.established(ctx, r.identity);
+    } catch (e) {
+      // The client learns it on its first call: access denied (see onRequest).
+      ctx.failed = e instanceof AuthError ? e.reason : formatError(e);
+      this.log.info({ authContextId: v.contextId, reason: ctx.failed }, 'authentication failed');
+    }
   }
 
   /**
@@ -453,11 +566,40 @@ export class Association {
 
   // ---- requests ---------------------------------------------------------------------------
 
-  private onRequest(p: RequestPdu, fragLength: number): void {
+  private onRequest(p: RequestPdu, bytes: Buffer): void {
     const lim = this.server.limits;
+    const fragLength = bytes.length;
     if (fragLength > lim.maxFragSize) {
       // Checked against the transport maximum, not the negotiated size (raw_protocol _test_neg_xmit_check_values).
       return this.protocolError(`request fragment of ${fragLength} bytes exceeds ${lim.maxFragSize}`, p.callId, 0, FAULT_FLAGS);
+    }
+    // Authentication: which security context the fragment belongs to, and its plaintext stub.
+    let auth: AuthContext | undefined;
+    if (p.auth) {
+      auth = this.authContexts.get(p.auth.contextId);
+      if (!auth || !auth.done || auth.failed) {
+        // A call on a context that never finished authenticating (or failed): access denied.
+        return this.protocolError(`request on security context ${p.auth.contextId}: ${auth?.failed ?? 'not established'}`,
+          p.callId, p.ctxId, FAULT_FLAGS_DNE, Status.rpc_s_access_denied);
+      }
+      if (p.auth.type !== auth.type || (p.auth.level === AuthLevel.call ? AuthLevel.pkt : p.auth.level) !== auth.level) {
+        return this.protocolError('verifier type or level differs from its security context', p.callId, p.ctxId, FAULT_FLAGS_DNE, Status.nca_s_fault_sec_pkt_error);
+      }
+      if (protectsPdus(auth.level)) {
+        try {
+          p = { ...p, stub: unprotect(bytes, p, auth.binding!) };
+        } catch (e) {
+          // MS-RPCE 3.3.3.5.x: a PDU that fails its integrity check is a security packet error.
+          return this.protocolError(formatError(e), p.callId, p.ctxId, FAULT_FLAGS_DNE, Status.nca_s_fault_sec_pkt_error);
+        }
+      }
+    } else if (this.bindAuth) {
+      auth = this.bindAuth;
+      if (!auth.done || auth.failed || protectsPdus(auth.level)) {
+        // raw_protocol _test_auth_none_level_request: an unprotected call on a protected association.
+        return this.protocolError(`request without a verifier on an authenticated association (${auth.failed ?? AUTH_LEVEL_NAMES[auth.level]})`,
+          p.callId, p.ctxId, FAULT_FLAGS_DNE, Status.rpc_s_access_denied);
+      }
     }
     const isFirst = (p.flags & PFC.FIRST_FRAG) !== 0;
     const isLast = (p.flags & PFC.LAST_FRAG) !== 0;
@@ -474,10 +616,10 @@ export class Association {
         return this.protocolError('first fragment with PFC_PENDING_CANCEL', p.callId, 0, FAULT_FLAGS_DNE, Status.rpc_s_no_call_active);
       }
       // alloc_hint only matters for a request that is reassembled (raw_protocol test_alloc_hint).
-      if (isLast) return this.dispatchRequest(p, p.stub);
+      if (isLast) return this.dispatchRequest(p, p.stub, auth);
       if (p.allocHint > lim.maxRequestSize) return this.tooLarge(p, p.allocHint);
       if (this.partials.size >= lim.maxCallsInFlight) return this.tooLarge(p, p.allocHint);
-      partial = { first: p, parts: [Buffer.from(p.stub)], size: p.stub.length };
+      partial = { first: p, parts: [Buffer.from(p.stub)], size: p.stub.length, auth };
       this.partials.set(p.callId, partial);
       return;
     }
@@ -493,7 +635,7 @@ export class Association {
     partial.parts.push(Buffer.from(p.stub));
     if (!isLast) return;
     this.partials.delete(p.callId);
-    this.dispatchRequest(partial.first, Buffer.concat(partial.parts, partial.size));
+    this.dispatchRequest(partial.first, Buffer.concat(partial.parts, partial.size), partial.auth);
   }
 
   /** MS-RPCE 3.3.3.5.4: a request beyond the size limit gets access denied, then close. */
@@ -501,7 +643,7 @@ export class Association {
     this.protocolError(`request of ${size} bytes exceeds the ${this.server.limits.maxRequestSize}-byte limit`, p.callId, p.ctxId, FAULT_FLAGS, Status.rpc_s_access_denied);
   }
 
-  private dispatchRequest(first: RequestPdu, stub: Buffer): void {
+  private dispatchRequest(first: RequestPdu, stub: Buffer, auth: AuthContext | undefined): void {
     const ctx = this.contexts.get(first.ctxId);
     if (!ctx) {
       // raw_protocol test_no_auth_presentation_ctx_invalid1: unk_if, DID_NOT_EXECUTE, ctx 0, stays open.
@@ -512,15 +654,21 @@ export class Association {
       this.log.info({ callId: first.callId, opnum: first.opnum, iface: ctx.iface.name }, 'fault: opnum out of range');
       return this.sendFault(first.callId, first.ctxId, Status.nca_s_op_rng_error, FAULT_FLAGS_DNE);
     }
+    const level = auth ? auth.level : AuthLevel.none;
+    if (ctx.iface.minAuthLevel !== undefined && level < ctx.iface.minAuthLevel) {
+      // The interface demands more protection than this call has (a downgrade): access denied.
+      this.log.info({ callId: first.callId, iface: ctx.iface.name, level: AUTH_LEVEL_NAMES[level], min: AUTH_LEVEL_NAMES[ctx.iface.minAuthLevel] }, 'fault: authentication level below the interface minimum');
+      return this.sendFault(first.callId, first.ctxId, Status.rpc_s_access_denied, FAULT_FLAGS_DNE);
+    }
     if (this.inFlight.size >= this.server.limits.maxCallsInFlight) {
       this.log.info({ callId: first.callId, limit: this.server.limits.maxCallsInFlight }, 'fault: too many calls in flight');
       return this.sendFault(first.callId, first.ctxId, Status.nca_s_server_too_busy, FAULT_FLAGS_DNE);
     }
     this.server.stats.callsIn++;
-    void this.runCall(first, stub, ctx);
+    void this.runCall(first, stub, ctx, auth);
   }
 
-  private async runCall(first: RequestPdu, stub: Buffer, pc: PresentationContext): Promise<void> {
+  private async runCall(first: RequestPdu, stub: Buffer, pc: PresentationContext, auth: AuthContext | undefined): Promise<void> {
     const abort = new AbortController();
     this.inFlight.set(first.callId, { abort, ctxId: first.ctxId });
     const ms = this.server.limits.handlerTimeoutMs;
@@ -538,6 +686,7 @@ export class Association {
       littleEndian: isLittleEndian(first.drep),
     };
     if (first.object !== undefined) ctx.object = first.object;
+    if (auth?.identity) ctx.auth = { type: auth.type, level: auth.level, contextId: auth.id, identity: auth.identity };
     const log = this.log.child({ callId: first.callId, iface: pc.iface.name ?? pc.iface.uuid, opnum: first.opnum });
     try {
       const out = await Promise.race([
@@ -547,7 +696,7 @@ export class Association {
         }),
       ]);
       if (this.closed || abort.signal.aborted) return;
-      this.sendResponse(first.callId, first.ctxId, out);
+      this.sendResponse(first.callId, first.ctxId, out, auth?.binding);
       this.server.stats.callsOut++;
       log.debug({ outLen: out.length }, 'call done');
     } catch (e) {
@@ -574,18 +723,19 @@ export class Association {
     c.abort.abort(new DcomlabError(why));
   }
 
-  private sendResponse(callId: number, ctxId: number, stub: Buffer): void {
-    const parts = splitStub(stub, this.maxXmitFrag, RESPONSE_HEADER_LENGTH);
+  private sendResponse(callId: number, ctxId: number, stub: Buffer, auth?: AuthBinding): void {
+    const protect = auth && protectsPdus(auth.level) ? auth : undefined;
+    const parts = splitStub(stub, this.maxXmitFrag, RESPONSE_HEADER_LENGTH, protect ? authOverhead(protect.session.signatureLength) : 0);
     let left = stub.length;
     const bufs: Buffer[] = [];
     parts.forEach((part, i) => {
-      bufs.push(
-        encodePdu({
-          ptype: PType.response, rpcVersMinor: 0, flags: fragmentFlags(i, parts.length), drep: DREP_LE, callId,
-          // Windows truncates the response's p_cont_id to 8 bits (Samba dcesrv_reply.c "bug for bug").
-          allocHint: left, ctxId: ctxId & 0xff, cancelCount: 0, reserved: 0, stub: part,
-        }),
-      );
+      const pdu: ResponsePdu = {
+        ptype: PType.response, rpcVersMinor: 0, flags: fragmentFlags(i, parts.length), drep: DREP_LE, callId,
+        // Windows truncates the response's p_cont_id to 8 bits (Samba dcesrv_reply.c "bug for bug").
+        allocHint: left, ctxId: ctxId & 0xff, cancelCount: 0, reserved: 0, stub: part,
+      };
+      // Each fragment is signed or sealed on its own, in order (sequence numbers advance).
+      bufs.push(protect ? encodeProtected(pdu, protect) : encodePdu(pdu));
       left -= part.length;
     });
     this.send(bufs.length === 1 ? bufs[0]! : Buffer.concat(bufs), bufs.length);

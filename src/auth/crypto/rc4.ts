@@ -3,6 +3,8 @@
 // extended session security is off) whose keystream carries on from one message to the
 // next (MS-NLMP 3.4.3, 3.4.4), so the cipher is a stateful object, not just a function.
 
+const CLONE_SEED = new Uint8Array(1);
+
 /** A keyed RC4 state. Each call to `update` continues the keystream where the last stopped. */
 export class Rc4 {
   private readonly s = new Uint8Array(256);
@@ -35,6 +37,15 @@ export class Rc4 {
   updateInPlace<T extends Uint8Array>(data: T): T {
     this.xorInto(data, data);
     return data;
+  }
+
+  /** An independent copy of this state (MS-SPNG 3.3.5.1 saves and restores NTLM's handles). */
+  clone(): Rc4 {
+    const c = new Rc4(CLONE_SEED);
+    c.s.set(this.s);
+    c.i = this.i;
+    c.j = this.j;
+    return c;
   }
 
   /** Throw away `n` keystream bytes (RFC 6229 lists keystream at offsets; tests use it). */

@@ -101,6 +101,26 @@ export class NtlmSecurityContext {
     return this.in.seqNum;
   }
 
+  /**
+   * Run `fn` with the RC4 handles saved and restored afterwards; sequence numbers are NOT
+   * restored. MS-SPNG 3.3.5.1: when NTLM is negotiated the SPNEGO client sets OriginalHandle
+   * to ClientHandle before generating the mechListMIC and back afterwards (the server does
+   * the same around validating it), "so the RC4 key state is the same for the mechListMIC
+   * and for the first message signed by the application". The SeqNum the mechListMIC used
+   * (0) stays consumed, as in Samba (ntlmssp_sign_reset(..., reset_seqnums=false)) and as
+   * Windows traffic shows: the first signed request after SPNEGO carries SeqNum 1.
+   */
+  withPreservedCipherState<T>(fn: () => T): T {
+    const out = this.out.handle.clone();
+    const inn = this.in === this.out ? null : this.in.handle.clone();
+    try {
+      return fn();
+    } finally {
+      this.out.handle = out;
+      if (inn) this.in.handle = inn;
+    }
+  }
+
   /** GSS_GetMICEx: the signature of `message`; advances the outgoing sequence number. */
   sign(message: Uint8Array): Buffer {
     return this.mac(this.out, message);

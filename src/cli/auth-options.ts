@@ -1,0 +1,80 @@
+// Authentication options shared by the client commands, and the server's account setup.
+// Secrets may come from the environment (DCOMLAB_PASSWORD, DCOMLAB_NT_HASH) so they stay out of
+// shell history; they are never logged.
+import type { Command } from 'commander';
+import { CredentialStore, parseCredentialConfig, accountFromSpec, parseUserSpec } from '../auth/credentials';
+import { NtlmAcceptor } from '../auth/ntlm/acceptor';
+import { NtlmInitiator } from '../auth/ntlm/initiator';
+import { SpnegoAcceptor } from '../auth/spnego/acceptor';
+import { SpnegoInitiator } from '../auth/spnego/initiator';
+import type { ClientCredentials, CredentialOptions, Initiator } from '../auth/types';
+import { AuthLevel, AuthType } from '../pdu';
+import type { ClientOptions, ServerAuthProvider } from '../rpc';
+import { CliError } from './errors';
+
+export interface ClientAuthCliOptions {
+  authLevel?: string;
+  auth?: string;
+  user?: string;
+  password?: string;
+  ntHash?: string;
+  ntlm?: string;
+}
+
+const LEVELS: Record<string, number> = {
+  none: AuthLevel.none, connect: AuthLevel.connect, call: AuthLevel.call, pkt: AuthLevel.pkt,
+  integrity: AuthLevel.pkt_integrity, privacy: AuthLevel.pkt_privacy,
+};
+
+export function addClientAuthOptions(cmd: Command): Command {
+  return cmd
+    .option('--auth-level <level>', 'none, connect, call, pkt, integrity or privacy', 'none')
+    .option('--auth <type>', 'ntlm (RPC_C_AUTHN_WINNT) or spnego (RPC_C_AUTHN_GSS_NEGOTIATE)', 'ntlm')
+    .option('--user <[DOMAIN\\]NAME>', 'account; empty for anonymous (env DCOMLAB_USER)')
+    .option('--password <p>', 'password (prefer env DCOMLAB_PASSWORD: it stays out of shell history)')
+    .option('--nt-hash <hex>', 'NT hash instead of a password (env DCOMLAB_NT_HASH)')
+    .option('--ntlm <version>', 'v2, ntlm2 (NTLMv1 with extended session security) or v1', 'v2');
+}
+
+/** The `auth` client option from the command line, or undefined for an unauthenticated client. */
+export function clientAuthFrom(o: ClientAuthCliOptions): ClientOptions['auth'] {
+  const level = LEVELS[(o.authLevel ?? 'none').toLowerCase()];
+  if (level === undefined) throw new CliError(`--auth-level must be one of ${Object.keys(LEVELS).join(', ')}, not ${o.authLevel}`);
+  if (level <= AuthLevel.none) return undefined;
+  const ntlm = (o.ntlm ?? 'v2').toLowerCase();
+  if (ntlm !== 'v1' && ntlm !== 'ntlm2' && ntlm !== 'v2') throw new CliError(`--ntlm must be v1, ntlm2 or v2, not ${o.ntlm}`);
+  const spec = parseUserSpec(o.user ?? process.env.DCOMLAB_USER ?? '');
+  const creds: ClientCredentials = { user: spec.user, ntlm };
+  if (spec.domain !== undefined) creds.domain = spec.domain;
+  const password = o.password ?? spec.password ?? process.env.DCOMLAB_PASSWORD;
+  const ntHash = o.ntHash ?? process.env.DCOMLAB_NT_HASH;
+  if (ntHash) {
+    if (!/^[0-9a-fA-F]{32}$/.test(ntHash)) throw new CliError('--nt-hash must be 32 hex digits');
+    creds.ntHash = Buffer.from(ntHash, 'hex');
+  } else if (password !== undefined) creds.password = password;
+  else if (creds.user) throw new CliError(`no password for ${creds.user}: give --password, --nt-hash or DCOMLAB_PASSWORD`);
+  const type = (o.auth ?? 'ntlm').toLowerCase();
+  let initiator: Initiator;
+  if (type === 'ntlm' || type === 'winnt') initiator = new NtlmInitiator(creds, level);
+  else if (type === 'spnego' || type === 'negotiate') initiator = new SpnegoInitiator(creds, level);
+  else throw new CliError(`--auth must be ntlm or spnego, not ${o.auth}`);
+  return { initiator, level };
+}
+
+/** Server accounts from `--user NAME:PASSWORD` options and a config's credentials section. */
+export function serverCredentials(users: string[] = [], config?: unknown): CredentialOptions {
+  const base: CredentialOptions = config === undefined ? { accounts: [] } : parseCredentialConfig(config, '--config');
+  return { ...base, accounts: [...base.accounts, ...users.map((u) => accountFromSpec(u))] };
+}
+
+/** NTLM (auth type 10) and SPNEGO with NTLM (auth type 9) acceptors over one credential store. */
+export function serverAuthProvider(opts: CredentialOptions): ServerAuthProvider {
+  const store = new CredentialStore(opts);
+  return {
+    acceptor(authType: number) {
+      if (authType === AuthType.winnt) return new NtlmAcceptor(store);
+      if (authType === AuthType.gss_negotiate) return new SpnegoAcceptor(store);
+      return undefined;
+    },
+  };
+}
