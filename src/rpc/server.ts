@@ -18,6 +18,7 @@ import { AuthError } from '../base/errors';
 import type { Acceptor, Identity } from '../auth/types';
 import { AUTH_LEVEL_NAMES, AUTH_TYPE_NAMES, AuthLevel } from '../pdu';
 import { encodeProtected, protectsPdus, unprotect, type AuthBinding } from './security';
+import { checkVerificationTrailer, findVerificationTrailer } from './verification-trailer';
 
 /** What a handler learns about the call it serves. */
 export interface CallContext {
@@ -653,6 +654,16 @@ export class Association {
     if (first.opnum >= ctx.iface.opCount) {
       this.log.info({ callId: first.callId, opnum: first.opnum, iface: ctx.iface.name }, 'fault: opnum out of range');
       return this.sendFault(first.callId, first.ctxId, Status.nca_s_op_rng_error, FAULT_FLAGS_DNE);
+    }
+    // A verification trailer (MS-RPCE 2.2.2.13) after the stub: check it, then unmarshal without it.
+    const vt = findVerificationTrailer(stub);
+    if (vt) {
+      const why = checkVerificationTrailer(vt.trailer, first, { abstractSyntax: ctx.abstractSyntax, transferSyntax: NDR20 });
+      if (why) {
+        // Samba (dcesrv_check_verification_trailer) refuses such a call with access denied.
+        return this.protocolError(why, first.callId, first.ctxId, FAULT_FLAGS_DNE, Status.rpc_s_access_denied);
+      }
+      stub = vt.stub;
     }
     const level = auth ? auth.level : AuthLevel.none;
     if (ctx.iface.minAuthLevel !== undefined && level < ctx.iface.minAuthLevel) {
