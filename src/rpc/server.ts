@@ -668,7 +668,7 @@ export class Association {
     const level = auth ? auth.level : AuthLevel.none;
     if (ctx.iface.minAuthLevel !== undefined && level < ctx.iface.minAuthLevel) {
       // The interface demands more protection than this call has (a downgrade): access denied.
-      this.log.info({ callId: first.callId, iface: ctx.iface.name, level: AUTH_LEVEL_NAMES[level], min: AUTH_LEVEL_NAMES[ctx.iface.minAuthLevel] }, 'fault: authentication level below the interface minimum');
+      this.log.info({ callId: first.callId, iface: ctx.iface.name, authLevel: AUTH_LEVEL_NAMES[level], min: AUTH_LEVEL_NAMES[ctx.iface.minAuthLevel] }, 'fault: authentication level below the interface minimum');
       return this.sendFault(first.callId, first.ctxId, Status.rpc_s_access_denied, FAULT_FLAGS_DNE);
     }
     if (this.inFlight.size >= this.server.limits.maxCallsInFlight) {
