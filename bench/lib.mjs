@@ -18,6 +18,14 @@ export const GNU_TIME = '/usr/bin/time';
 export const TSHARK_FIELDS = ['frame.number', 'dcerpc.pkt_type', 'dcerpc.cn_call_id', 'dcerpc.cn_frag_len', 'dcerpc.opnum'];
 /** Filter for counting: DCE/RPC over TCP only, as dcomlab skips SMB named pipes. */
 export const TSHARK_COUNT_FILTER = 'dcerpc && !smb && !smb2';
+/**
+ * Port-registered dissectors switched off for counting, as the oracle test does
+ * (test/support/tshark.ts NON_DCERPC_PORT_DISSECTORS): zeek/mapi.pcap talks MS-RPC on TCP 1153,
+ * which tshark hands to ANSI C12.22 instead of DCE/RPC (10 PDUs per synthetic repetition).
+ */
+export const TSHARK_COUNT_DISABLED = ['c1222'];
+/** The tshark options of the counting runs, as printed in the reports. */
+export const TSHARK_COUNT_ARGS = [...TSHARK_COUNT_DISABLED.flatMap((p) => ['--disable-protocol', p]), '-Y', TSHARK_COUNT_FILTER];
 
 const CAPTURE_RE = /\.(pcap|pcapng|cap|gz)$/i;
 
@@ -215,10 +223,10 @@ export async function tsharkTimed(file, { timeoutMs = 0 } = {}) {
   return { ms: r.ms, code: r.code, timedOut: r.timedOut, rssKb: r.timeRssKb, cpuS: r.cpuS, stderrHead: r.code === 0 ? undefined : r.stderr.slice(0, 500) };
 }
 
-/** tshark's count of DCE/RPC PDUs over TCP (SMB excluded, as dcomlab does). */
+/** tshark's count of DCE/RPC PDUs over TCP (SMB excluded, as dcomlab does; C12.22 off, see TSHARK_COUNT_DISABLED). */
 export async function tsharkCount(file, { timeoutMs = 0 } = {}) {
   const c = tsharkCounter();
-  const r = await runChild(TSHARK, ['-r', file, '-Y', TSHARK_COUNT_FILTER, '-T', 'fields', '-e', 'dcerpc.pkt_type'], {
+  const r = await runChild(TSHARK, ['-r', file, ...TSHARK_COUNT_ARGS, '-T', 'fields', '-e', 'dcerpc.pkt_type'], {
     count: c.feed,
     timeoutMs,
   });

@@ -6,8 +6,9 @@
 //   npm run bench -- --write      # ... and rewrite the Foundation section of BENCHMARKS.md
 //   node bench/run.mjs --quick    # skip the synthetic captures (a quick look)
 //
-// Options: --write, --quick, --mb N (large capture size, default 110), --no-2x (skip the
-// second, twice as large capture), --no-tshark-2x (don't run tshark on it), --seconds S
+// Options: --write, --quick, --mb N (large capture size, default 110), --no-2x / --no-4x (skip
+// the twice / four times as large capture: they show that memory does not grow with the file),
+// --no-tshark-2x / --no-tshark-4x (don't run tshark on them), --seconds S
 // (per micro-benchmark, default 2), --runs N (timed runs per small capture, default 3),
 // --profile / --no-profile (CPU profile + GC trace of dissect on the large capture; by
 // default only when a dissect target is missed), --from RESULTS.json (no run: print, and with
@@ -17,7 +18,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import {
-  BENCH_DIR, CLI, OUT_DIR, ROOT, SHARED_PCAPS, TSHARK, TSHARK_COUNT_FILTER, TSHARK_FIELDS,
+  BENCH_DIR, CLI, OUT_DIR, ROOT, SHARED_PCAPS, TSHARK, TSHARK_COUNT_ARGS, TSHARK_COUNT_DISABLED, TSHARK_FIELDS,
   dcomlabCount, dcomlabTimed, fileSize, fmtInt, fmtMB, fmtMs, fmtNum, listCaptures, machineInfo,
   mdTable, passMiss, runChild, textTable, tsharkCount, tsharkTimed,
 } from './lib.mjs';
@@ -31,7 +32,7 @@ const TARGETS = {
 };
 
 function parseArgs(argv) {
-  const o = { write: false, quick: false, mb: 110, twoX: true, tshark2x: true, seconds: 2, runs: 3, profile: null };
+  const o = { write: false, quick: false, mb: 110, twoX: true, tshark2x: true, fourX: true, tshark4x: true, seconds: 2, runs: 3, profile: null };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === '--write') o.write = true;
@@ -40,6 +41,9 @@ function parseArgs(argv) {
     else if (a === '--no-2x') o.twoX = false;
     else if (a === '--tshark-2x') o.tshark2x = true;
     else if (a === '--no-tshark-2x') o.tshark2x = false;
+    else if (a === '--no-4x') o.fourX = false;
+    else if (a === '--tshark-4x') o.tshark4x = true;
+    else if (a === '--no-tshark-4x') o.tshark4x = false;
     else if (a === '--profile') o.profile = true;
     else if (a === '--from') o.from = argv[++i];
     else if (a === '--no-profile') o.profile = false;
@@ -156,6 +160,7 @@ async function benchSynth(o) {
   };
   const sizes = [{ mb: o.mb, tshark: true, dcomlabRuns: 3, tsharkRuns: 2 }];
   if (o.twoX) sizes.push({ mb: o.mb * 2, tshark: o.tshark2x, dcomlabRuns: 1, tsharkRuns: 1 });
+  if (o.fourX) sizes.push({ mb: o.mb * 4, tshark: o.tshark4x, dcomlabRuns: 1, tsharkRuns: 1 });
   const files = [];
   for (const s of sizes) {
     const file = path.join(OUT_DIR, `synth-${s.mb}mb.pcap`);
@@ -314,7 +319,7 @@ function printReport(res) {
     p(textTable(microRows(res.micro)));
   }
   if (res.captures?.length) {
-    p(`\n2. dissect --format jsonl vs tshark (best of ${res.options.runs}, stdout to /dev/null; tshark PDUs = filter '${TSHARK_COUNT_FILTER}')`);
+    p(`\n2. dissect --format jsonl vs tshark (best of ${res.options.runs}, stdout to /dev/null; tshark PDUs from a separate run with ${TSHARK_COUNT_ARGS.join(' ')})`);
     p(textTable(dissectRows([...res.captures, totalsRow(res.captures)])));
     p(countDiffNote(res.captures));
   }
@@ -322,6 +327,7 @@ function printReport(res) {
     const pr = res.synth.perRep;
     p(`\n3. synthetic captures: one repetition = ${fmtInt(pr.packets)} packets, ${fmtInt(pr.bytes)} bytes, ${pr.streams} TCP streams (${pr.unclosedStreams} never closed); PDUs per repetition: dcomlab ${pr.dcomlabPdus}, tshark ${pr.tsharkPdus}` + (Object.keys(pr.diffByType).length ? `; by ptype (dcomlab − tshark): ${JSON.stringify(pr.diffByType)}` : ''));
     p(textTable(dissectRows(res.synth.files, { withReps: true })));
+    p(rssBySize(res.synth.files));
     for (const f of res.synth.files) {
       p(`  ${f.file}: dcomlab ${fmtInt(f.dcomlab.pdus)} PDUs (expected ${fmtInt(f.expectedDcomlab)}, diff ${fmtInt(f.dcomlab.pdus - f.expectedDcomlab)})` +
         (f.tshark ? `, tshark ${fmtInt(f.tshark.pdus)} (expected ${fmtInt(f.expectedTshark)}, diff ${f.tshark.pdus == null ? 'n/a' : fmtInt(f.tshark.pdus - f.expectedTshark)}), dcomlab − tshark ${f.tshark.pdus == null ? 'n/a' : fmtInt(f.dcomlab.pdus - f.tshark.pdus)}` : '') +
@@ -374,8 +380,9 @@ function foundationMarkdown(res) {
     const pr = res.synth.perRep;
     L.push('### dissect on the synthetic captures', '');
     L.push(`\`node bench/synth.mjs OUT.pcap --mb N\` repeats every TCP conversation of the shared captures that carries connection-oriented DCE/RPC (SMB ports 139/445 excluded), rewriting the IP addresses per repetition so each repetition is a new set of TCP streams (ports, seq/ack, flags and payloads unchanged). One repetition: ${fmtInt(pr.packets)} packets, ${fmtInt(pr.bytes)} bytes, ${pr.streams} TCP streams (${pr.unclosedStreams} never closed by FIN/RST); dcomlab finds ${pr.dcomlabPdus} PDUs in it, tshark ${pr.tsharkPdus}.`, '');
-    L.push(`dcomlab: \`DCOMLAB_REPORT_RSS=1 node dist/cli/main.js dissect FILE --format jsonl > /dev/null\` (peak RSS as reported by the process). tshark: \`tshark -r FILE -Y dcerpc -T fields ${TSHARK_FIELDS.map((f) => `-e ${f}`).join(' ')} > /dev/null\` under GNU time for its peak RSS. Ratio = tshark time / dcomlab time (throughput ratio on the same bytes). CPU s = user + sys of all the process's threads (GNU time), best run; CPU ratio = tshark CPU / dcomlab CPU, steadier than wall time when the machine is busy. PDU counts come from separate piped runs (tshark with \`-Y '${TSHARK_COUNT_FILTER}'\`). MB = 10^6 bytes.`, '');
+    L.push(`dcomlab: \`DCOMLAB_REPORT_RSS=1 node dist/cli/main.js dissect FILE --format jsonl > /dev/null\` (peak RSS as reported by the process). tshark: \`tshark -r FILE -Y dcerpc -T fields ${TSHARK_FIELDS.map((f) => `-e ${f}`).join(' ')} > /dev/null\` under GNU time for its peak RSS. Ratio = tshark time / dcomlab time (throughput ratio on the same bytes). CPU s = user + sys of all the process's threads (GNU time), best run; CPU ratio = tshark CPU / dcomlab CPU, steadier than wall time when the machine is busy. PDU counts come from separate piped runs, tshark's with \`${countArgsText()}\`. ${countArgsWhy()} MB = 10^6 bytes.`, '');
     L.push(mdTable(dissectRows(res.synth.files, { withReps: true }), ['l', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r']), '');
+    L.push(rssBySize(res.synth.files), '');
     for (const f of res.synth.files) {
       L.push(`- ${f.file}: dcomlab ${fmtInt(f.dcomlab.pdus)} PDUs (expected ${fmtInt(f.expectedDcomlab)})` + (f.tshark ? `, tshark ${f.tshark.pdus == null ? 'n/a' : fmtInt(f.tshark.pdus)} (expected ${fmtInt(f.expectedTshark)})` : ', tshark not run on this one') + `; timed runs: dcomlab ${f.dcomlab.runsMs.join(', ')} ms` + (f.tshark ? `, tshark ${f.tshark.runsMs.join(', ')} ms` : '') + ' (best kept).');
     }
@@ -383,7 +390,7 @@ function foundationMarkdown(res) {
   }
   if (res.captures?.length) {
     L.push('### dissect on each shared capture', '');
-    L.push(`Best of ${res.options.runs} runs each. "PDUs tshark" counts DCE/RPC over TCP only (\`${TSHARK_COUNT_FILTER}\`), as dcomlab leaves SMB named pipes out; tshark's timed run still dissects everything.`, '');
+    L.push(`Best of ${res.options.runs} runs each. "PDUs tshark" comes from a separate run with \`${countArgsText()}\`: DCE/RPC over TCP only, as dcomlab leaves SMB named pipes out. ${countArgsWhy()} tshark's timed run is the plain one and still dissects everything.`, '');
     L.push(mdTable(dissectRows([...res.captures, totalsRow(res.captures)]), ['l', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r']), '');
     L.push(countDiffNote(res.captures), '');
   }
@@ -397,6 +404,20 @@ function foundationMarkdown(res) {
     L.push(mdTable(gcRows(res.gc), ['l', 'r', 'r', 'r', 'r', 'r']), '');
   }
   return L.join('\n');
+}
+
+/** Peak RSS against file size: dcomlab's should stay flat (streaming), tshark's grows. */
+function rssBySize(files) {
+  const one = (r, tool) => (r[tool]?.rssKb != null ? `${fmtRssMB(r[tool].rssKb)} MB` : '—');
+  return `Peak RSS by file size: ${files.map((f) => `${fmtMB(f.bytes)} MB → dcomlab ${one(f, 'dcomlab')}, tshark ${one(f, 'tshark')}`).join('; ')}.`;
+}
+
+function countArgsText() {
+  return TSHARK_COUNT_ARGS.map((a) => (/[ &!|]/.test(a) ? `'${a}'` : a)).join(' ');
+}
+
+function countArgsWhy() {
+  return `${TSHARK_COUNT_DISABLED.map((p) => `\`--disable-protocol ${p}\``).join(', ')} is what the oracle test does (test/support/tshark.ts): zeek/mapi.pcap carries MS-RPC on TCP port 1153, which tshark otherwise hands to ANSI C12.22 (10 PDUs per synthetic repetition); with it off, the two tools' counts must match exactly.`;
 }
 
 function skeleton() {

@@ -3,6 +3,7 @@ export type {
   CapturedPacket,
   CaptureSummary,
   CaptureWarning,
+  DataRange,
   Endpoint,
   PacketView,
   ReadCaptureOptions,

@@ -15,7 +15,7 @@
 // end()). State is forgotten on close; only the stream index and the base sequences of a
 // closed tuple are remembered (bounded), so late packets of it keep their index.
 import { TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN } from './decode';
-import type { CapturedPacket, Endpoint, StreamEvent, TcpReassemblerOptions, TcpSegment, TcpSegmentView } from './types';
+import type { CapturedPacket, DataRange, Endpoint, StreamEvent, TcpReassemblerOptions, TcpSegment, TcpSegmentView } from './types';
 
 /** The header fields of a segment (TcpSegment and TcpSegmentView both have them). */
 type SegmentHeader = Omit<TcpSegment, 'payload'>;
@@ -118,6 +118,8 @@ export class TcpReassembler {
   private readonly keySlots: KeySlot[] = Array.from({ length: KEY_SLOTS }, () => ({ src: '', dst: '', sp: -1, dp: -1, srcIsA: false, key: '' }));
   /** The data event, refilled for every delivery (StreamEvent says it is valid during the callback). */
   private readonly dataEvent: DataEvent = { kind: 'data', stream: 0, dir: 0, bytes: Buffer.alloc(0), frame: 0, tsSec: 0, tsNsec: 0 };
+  private readonly onData: ((d: DataRange) => void) | undefined;
+  private readonly range: DataRange = { stream: 0, dir: 0, buf: Buffer.alloc(0), offset: 0, length: 0, frame: 0, tsSec: 0, tsNsec: 0 };
 
   constructor(
     private readonly onEvent: (e: StreamEvent) => void,
@@ -128,6 +130,7 @@ export class TcpReassembler {
     this.maxClosed = Math.max(0, opts.maxClosedStreams ?? DEFAULT_MAX_CLOSED);
     this.synAfterClose = opts.newStreamOnSynAfterClose ?? false;
     this.lostOnAdvance = opts.emptySegmentAheadIsLoss ?? true;
+    this.onData = opts.onData;
   }
 
   /** Stream indices handed out so far (the next conversation gets this number). */
@@ -339,7 +342,7 @@ export class TcpReassembler {
       if (off <= 0) {
         if (len + off > 0) {
           dir.next = (seq + len) >>> 0;
-          this.deliver(conv.stream, d, buf.subarray(poff - off, poff + len), pkt.frame, pkt.tsSec, pkt.tsNsec);
+          this.deliver(conv.stream, d, buf, poff - off, poff + len, pkt.frame, pkt.tsSec, pkt.tsNsec);
           if (dir.held.length > 0) this.release(conv, d, pkt);
         }
         // else: a retransmission of bytes already delivered
@@ -378,11 +381,25 @@ export class TcpReassembler {
     dir.heldBytes += len;
   }
 
-  private deliver(stream: number, d: 0 | 1, bytes: Buffer, frame: number, tsSec: number, tsNsec: number): void {
+  /** Hand on the stream bytes buf[start, end). */
+  private deliver(stream: number, d: 0 | 1, buf: Buffer, start: number, end: number, frame: number, tsSec: number, tsNsec: number): void {
+    if (this.onData !== undefined) {
+      const r = this.range;
+      r.stream = stream;
+      r.dir = d;
+      r.buf = buf;
+      r.offset = start;
+      r.length = end - start;
+      r.frame = frame;
+      r.tsSec = tsSec;
+      r.tsNsec = tsNsec;
+      this.onData(r);
+      return;
+    }
     const e = this.dataEvent;
     e.stream = stream;
     e.dir = d;
-    e.bytes = bytes;
+    e.bytes = start === 0 && end === buf.length ? buf : buf.subarray(start, end);
     e.frame = frame;
     e.tsSec = tsSec;
     e.tsNsec = tsNsec;
@@ -405,10 +422,9 @@ export class TcpReassembler {
       dir.heldBytes -= h.data.length;
       const rest = h.data.length + off;
       if (rest <= 0) continue; // entirely delivered already
-      const bytes = off === 0 ? h.data : h.data.subarray(-off);
       dir.next = (dir.next + rest) >>> 0;
-      if (filler) this.deliver(conv.stream, d, bytes, filler.frame, filler.tsSec, filler.tsNsec);
-      else this.deliver(conv.stream, d, bytes, h.frame, h.tsSec, h.tsNsec);
+      if (filler) this.deliver(conv.stream, d, h.data, -off, h.data.length, filler.frame, filler.tsSec, filler.tsNsec);
+      else this.deliver(conv.stream, d, h.data, -off, h.data.length, h.frame, h.tsSec, h.tsNsec);
     }
     if (i > 0) held.splice(0, i);
   }

@@ -144,4 +144,22 @@ export interface TcpReassemblerOptions {
    * captured"). Default true, so dissection matches tshark's; false waits for the bytes instead.
    */
   emptySegmentAheadIsLoss?: boolean;
+  /**
+   * Receive stream data as a range of the packet's (or a held segment's) buffer instead of as
+   * `data` events: no view is made per delivery. The range object is refilled for every
+   * delivery, and its bytes are valid only during the callback.
+   */
+  onData?: (d: DataRange) => void;
+}
+
+/** Stream data delivered through TcpReassemblerOptions.onData: `buf[offset, offset + length)`. */
+export interface DataRange {
+  stream: number;
+  dir: 0 | 1;
+  buf: Buffer;
+  offset: number;
+  length: number;
+  frame: number;
+  tsSec: number;
+  tsNsec: number;
 }

@@ -64,7 +64,13 @@ function syntaxJson(x: SyntaxRecord): string {
   return s;
 }
 
+// The JSON of a bind's or an ack's list, made once per list: dissect gives the records of PDUs
+// with the same body the same (frozen) list.
+const LIST_JSON = new WeakMap<object, string>();
+
 function contextsJson(cs: NonNullable<PduRecord['contexts']>): string {
+  const known = LIST_JSON.get(cs);
+  if (known !== undefined) return known;
   let s = '[';
   for (let i = 0; i < cs.length; i++) {
     const c = cs[i]!;
@@ -74,11 +80,15 @@ function contextsJson(cs: NonNullable<PduRecord['contexts']>): string {
     for (let j = 0; j < ts.length; j++) s += j > 0 ? ',' + syntaxJson(ts[j]!) : syntaxJson(ts[j]!);
     s += ']}';
   }
-  return s + ']';
+  s += ']';
+  LIST_JSON.set(cs, s);
+  return s;
 }
 
 /** In the key order of the objects dissect makes (reasonName is added last). */
 function resultsJson(rs: NonNullable<PduRecord['results']>): string {
+  const known = LIST_JSON.get(rs);
+  if (known !== undefined) return known;
   let s = '[';
   for (let i = 0; i < rs.length; i++) {
     const r = rs[i]!;
@@ -86,7 +96,9 @@ function resultsJson(rs: NonNullable<PduRecord['results']>): string {
     s += `{"result":${r.result},"resultName":"${r.resultName}","reason":${r.reason},"transferSyntax":${syntaxJson(r.transferSyntax)}`;
     s += r.reasonName !== undefined ? `,"reasonName":"${r.reasonName}"}` : '}';
   }
-  return s + ']';
+  s += ']';
+  LIST_JSON.set(rs, s);
+  return s;
 }
 
 /**

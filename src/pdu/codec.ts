@@ -127,98 +127,6 @@ export interface PduHeader {
   callId: number;
 }
 
-export const DREP_LE = 0x10000000;
-/** True when the drep's integer representation is little-endian. */
-export function isLittleEndian(drep: number): boolean {
-  return (drep >>> 24 & 0x10) !== 0;
-}
-
-/** Decode the 16-byte common header at `off`. No validation beyond length: callers decide. */
-export function decodeHeader(buf: Buffer, off = 0): PduHeader {
-  if (buf.length - off < COMMON_HEADER_LENGTH) throw new PduDecodeError(off, 'short header');
-  const d0 = buf[off + 4]!;
-  const drep = ((d0 << 24) | (buf[off + 5]! << 16) | (buf[off + 6]! << 8) | buf[off + 7]!) >>> 0;
-  const le = (d0 & 0x10) !== 0;
-  return {
-    rpcVers: buf[off]!,
-    rpcVersMinor: buf[off + 1]!,
-    ptype: buf[off + 2]!,
-    flags: buf[off + 3]!,
-    drep,
-    fragLength: le ? buf[off + 8]! | (buf[off + 9]! << 8) : (buf[off + 8]! << 8) | buf[off + 9]!,
-    authLength: le ? buf[off + 10]! | (buf[off + 11]! << 8) : (buf[off + 10]! << 8) | buf[off + 11]!,
-    callId: le
-      ? (buf[off + 12]! | (buf[off + 13]! << 8) | (buf[off + 14]! << 16) | (buf[off + 15]! << 24)) >>> 0
-      : ((buf[off + 12]! << 24) | (buf[off + 13]! << 16) | (buf[off + 14]! << 8) | buf[off + 15]!) >>> 0,
-  };
-}
-
-/** Write the common header at `off`. */
-export function encodeHeader(h: PduHeader, buf: Buffer, off = 0): void {
-  buf[off] = h.rpcVers;
-  buf[off + 1] = h.rpcVersMinor;
-  buf[off + 2] = h.ptype;
-  buf[off + 3] = h.flags;
-  buf[off + 4] = h.drep >>> 24;
-  buf[off + 5] = (h.drep >>> 16) & 0xff;
-  buf[off + 6] = (h.drep >>> 8) & 0xff;
-  buf[off + 7] = h.drep & 0xff;
-  if ((h.drep >>> 24 & 0x10) !== 0) {
-    buf[off + 8] = h.fragLength & 0xff; buf[off + 9] = h.fragLength >>> 8;
-    buf[off + 10] = h.authLength & 0xff; buf[off + 11] = h.authLength >>> 8;
-    buf[off + 12] = h.callId & 0xff; buf[off + 13] = (h.callId >>> 8) & 0xff;
-    buf[off + 14] = (h.callId >>> 16) & 0xff; buf[off + 15] = h.callId >>> 24;
-  } else {
-    buf[off + 8] = h.fragLength >>> 8; buf[off + 9] = h.fragLength & 0xff;
-    buf[off + 10] = h.authLength >>> 8; buf[off + 11] = h.authLength & 0xff;
-    buf[off + 12] = h.callId >>> 24; buf[off + 13] = (h.callId >>> 16) & 0xff;
-    buf[off + 14] = (h.callId >>> 8) & 0xff; buf[off + 15] = h.callId & 0xff;
-  }
-}
-
-// ---- small readers with bounds, in the PDU's byte order --------------------------------
-
-class Reader {
-  constructor(readonly buf: Buffer, public off: number, readonly end: number, readonly le: boolean) {}
-  need(n: number, what: string): void {
-    if (this.off + n > this.end) throw new PduDecodeError(this.off, `${what}: needs ${n} bytes, ${this.end - this.off} left`);
-  }
-  u8(what: string): number {
-    this.need(1, what);
-    return this.buf[this.off++]!;
-  }
-  u16(what: string): number {
-    this.need(2, what);
-    const v = this.le ? this.buf.readUInt16LE(this.off) : this.buf.readUInt16BE(this.off);
-    this.off += 2;
-    return v;
-  }
-  u32(what: string): number {
-    this.need(4, what);
-    const v = this.le ? this.buf.readUInt32LE(this.off) : this.buf.readUInt32BE(this.off);
-    this.off += 4;
-    return v;
-  }
-  guid(what: string): string {
-    this.need(16, what);
-    const g = readGuid(this.buf, this.off, this.le);
-    this.off += 16;
-    return g;
-  }
-  syntax(what: string): SyntaxId {
-    const uuid = this.guid(what);
-    return { uuid, version: this.u32(what) };
-  }
-  bytes(n: number, what: string): Buffer {
-    this.need(n, what);
-    const b = this.buf.subarray(this.off, this.off + n);
-    this.off += n;
-    return b;
-  }
-}
-
-// ---- the layout shared by decodePdu and readPduSummary ---------------------------------
-
 /**
  * Where a PDU's parts lie and the fields of its header, its sec_trailer and (for request,
  * response and fault) its fixed body fields, filled in place by readPduSummary. It holds offsets
@@ -267,9 +175,117 @@ export class PduSummary {
   stubLength = 0;
 }
 
+export const DREP_LE = 0x10000000;
+/** True when the drep's integer representation is little-endian. */
+export function isLittleEndian(drep: number): boolean {
+  return (drep >>> 24 & 0x10) !== 0;
+}
+
+/**
+ * Read the common header (C706 12.6.3.1) at `off` into `h`: decodeHeader and readPduSummary
+ * both read it here. rpc_vers(1) rpc_vers_minor(1) PTYPE(1) pfc_flags(1) packed_drep(4)
+ * frag_length(2) auth_length(2) call_id(4), integers in the drep's byte order.
+ */
+function readHeader(buf: Buffer, off: number, h: PduSummary): void {
+  const d0 = buf[off + 4]!;
+  const le = (d0 & 0x10) !== 0;
+  h.le = le;
+  h.rpcVers = buf[off]!;
+  h.rpcVersMinor = buf[off + 1]!;
+  h.ptype = buf[off + 2]!;
+  h.flags = buf[off + 3]!;
+  h.drep = ((d0 << 24) | (buf[off + 5]! << 16) | (buf[off + 6]! << 8) | buf[off + 7]!) >>> 0;
+  h.fragLength = le ? buf[off + 8]! | (buf[off + 9]! << 8) : (buf[off + 8]! << 8) | buf[off + 9]!;
+  h.authLength = le ? buf[off + 10]! | (buf[off + 11]! << 8) : (buf[off + 10]! << 8) | buf[off + 11]!;
+  h.callId = le
+    ? (buf[off + 12]! | (buf[off + 13]! << 8) | (buf[off + 14]! << 16) | (buf[off + 15]! << 24)) >>> 0
+    : ((buf[off + 12]! << 24) | (buf[off + 13]! << 16) | (buf[off + 14]! << 8) | buf[off + 15]!) >>> 0;
+}
+
+// decodeHeader's scratch: it runs synchronously and never re-enters itself.
+const headerScratch = new PduSummary();
+
+/** Decode the 16-byte common header at `off`. No validation beyond length: callers decide. */
+export function decodeHeader(buf: Buffer, off = 0): PduHeader {
+  if (buf.length - off < COMMON_HEADER_LENGTH) throw new PduDecodeError(off, 'short header');
+  const h = headerScratch;
+  readHeader(buf, off, h);
+  return {
+    rpcVers: h.rpcVers, rpcVersMinor: h.rpcVersMinor, ptype: h.ptype, flags: h.flags, drep: h.drep,
+    fragLength: h.fragLength, authLength: h.authLength, callId: h.callId,
+  };
+}
+
+/** Write the common header at `off`. */
+export function encodeHeader(h: PduHeader, buf: Buffer, off = 0): void {
+  buf[off] = h.rpcVers;
+  buf[off + 1] = h.rpcVersMinor;
+  buf[off + 2] = h.ptype;
+  buf[off + 3] = h.flags;
+  buf[off + 4] = h.drep >>> 24;
+  buf[off + 5] = (h.drep >>> 16) & 0xff;
+  buf[off + 6] = (h.drep >>> 8) & 0xff;
+  buf[off + 7] = h.drep & 0xff;
+  if ((h.drep >>> 24 & 0x10) !== 0) {
+    buf[off + 8] = h.fragLength & 0xff; buf[off + 9] = h.fragLength >>> 8;
+    buf[off + 10] = h.authLength & 0xff; buf[off + 11] = h.authLength >>> 8;
+    buf[off + 12] = h.callId & 0xff; buf[off + 13] = (h.callId >>> 8) & 0xff;
+    buf[off + 14] = (h.callId >>> 16) & 0xff; buf[off + 15] = h.callId >>> 24;
+  } else {
+    buf[off + 8] = h.fragLength >>> 8; buf[off + 9] = h.fragLength & 0xff;
+    buf[off + 10] = h.authLength >>> 8; buf[off + 11] = h.authLength & 0xff;
+    buf[off + 12] = h.callId >>> 24; buf[off + 13] = (h.callId >>> 16) & 0xff;
+    buf[off + 14] = (h.callId >>> 8) & 0xff; buf[off + 15] = h.callId & 0xff;
+  }
+}
+
+// ---- small readers with bounds, in the PDU's byte order --------------------------------
+
+/** A field that does not fit in what is left of the body. */
 function shortField(o: number, n: number, end: number, what: string): PduDecodeError {
   return new PduDecodeError(o, `${what}: needs ${n} bytes, ${end - o} left`);
 }
+
+class Reader {
+  constructor(readonly buf: Buffer, public off: number, readonly end: number, readonly le: boolean) {}
+  need(n: number, what: string): void {
+    if (this.off + n > this.end) throw shortField(this.off, n, this.end, what);
+  }
+  u8(what: string): number {
+    this.need(1, what);
+    return this.buf[this.off++]!;
+  }
+  u16(what: string): number {
+    this.need(2, what);
+    const v = this.le ? this.buf.readUInt16LE(this.off) : this.buf.readUInt16BE(this.off);
+    this.off += 2;
+    return v;
+  }
+  u32(what: string): number {
+    this.need(4, what);
+    const v = this.le ? this.buf.readUInt32LE(this.off) : this.buf.readUInt32BE(this.off);
+    this.off += 4;
+    return v;
+  }
+  guid(what: string): string {
+    this.need(16, what);
+    const g = readGuid(this.buf, this.off, this.le);
+    this.off += 16;
+    return g;
+  }
+  syntax(what: string): SyntaxId {
+    const uuid = this.guid(what);
+    return { uuid, version: this.u32(what) };
+  }
+  bytes(n: number, what: string): Buffer {
+    this.need(n, what);
+    const b = this.buf.subarray(this.off, this.off + n);
+    this.off += n;
+    return b;
+  }
+}
+
+// ---- one read of the layout, for decodePdu and the dissector -------------------------
 
 /**
  * Read the PDU at buf[off, off+frag_length) into `s`: the header and the sec_trailer for every
@@ -278,22 +294,11 @@ function shortField(o: number, n: number, end: number, what: string): PduDecodeE
  */
 export function readPduSummary(buf: Buffer, off: number, s: PduSummary): PduSummary {
   if (buf.length - off < COMMON_HEADER_LENGTH) throw new PduDecodeError(off, 'short header');
-  const d0 = buf[off + 4]!;
-  const le = (d0 & 0x10) !== 0;
-  const rpcVers = buf[off]!;
-  const fragLength = le ? buf[off + 8]! | (buf[off + 9]! << 8) : (buf[off + 8]! << 8) | buf[off + 9]!;
-  const authLength = le ? buf[off + 10]! | (buf[off + 11]! << 8) : (buf[off + 10]! << 8) | buf[off + 11]!;
-  s.rpcVers = rpcVers;
-  s.rpcVersMinor = buf[off + 1]!;
-  s.ptype = buf[off + 2]!;
-  s.flags = buf[off + 3]!;
-  s.drep = ((d0 << 24) | (buf[off + 5]! << 16) | (buf[off + 6]! << 8) | buf[off + 7]!) >>> 0;
-  s.fragLength = fragLength;
-  s.authLength = authLength;
-  s.callId = le
-    ? (buf[off + 12]! | (buf[off + 13]! << 8) | (buf[off + 14]! << 16) | (buf[off + 15]! << 24)) >>> 0
-    : ((buf[off + 12]! << 24) | (buf[off + 13]! << 16) | (buf[off + 14]! << 8) | buf[off + 15]!) >>> 0;
-  s.le = le;
+  readHeader(buf, off, s);
+  const rpcVers = s.rpcVers;
+  const fragLength = s.fragLength;
+  const authLength = s.authLength;
+  const le = s.le;
   if (rpcVers !== 5) throw new PduDecodeError(off, `rpc_vers ${rpcVers}, expected 5`);
   if (fragLength < COMMON_HEADER_LENGTH) throw new PduDecodeError(off + 8, `frag_length ${fragLength} below the header size`);
   if (off + fragLength > buf.length) {

@@ -4,9 +4,9 @@
 import { PduDecodeError } from '../base/errors';
 import { CO_PTYPES, COMMON_HEADER_LENGTH, SEC_TRAILER_LENGTH } from './constants';
 
-/** frag_length if a plausible CO header starts at `off` (needs 16 bytes), else 0. */
-export function plausibleHeader(buf: Buffer, off: number): number {
-  if (buf.length - off < COMMON_HEADER_LENGTH) return 0;
+/** frag_length if a plausible CO header starts at `off` (needs 16 bytes before `end`), else 0. */
+export function plausibleHeader(buf: Buffer, off: number, end = buf.length): number {
+  if (end - off < COMMON_HEADER_LENGTH) return 0;
   if (buf[off] !== 5) return 0;
   const minor = buf[off + 1]!;
   if (minor > 1) return 0;
@@ -62,28 +62,35 @@ export class PduFramer<M = undefined> {
   }
 
   push(chunk: Buffer, meta: M): void {
+    this.pushRange(chunk, 0, chunk.length, meta);
+  }
+
+  /** push() for the bytes chunk[start, end), without making a view of them first. */
+  pushRange(chunk: Buffer, start: number, end: number, meta: M): void {
     let buf: Buffer;
-    let off = 0;
+    let off = start;
     if (this.pending) {
-      buf = Buffer.concat([this.pending, chunk]);
+      buf = Buffer.concat([this.pending, chunk.subarray(start, end)]);
       this.pending = null;
+      off = 0;
+      end = buf.length;
     } else {
       buf = chunk;
       if (!this.synced) {
         // Resync only where a segment starts, as tshark does.
-        if (plausibleHeader(buf, 0) === 0) {
-          this.skippedBytes += buf.length;
+        if (plausibleHeader(buf, off, end) === 0) {
+          this.skippedBytes += end - off;
           return;
         }
         this.synced = true;
       }
     }
-    while (off < buf.length) {
-      const left = buf.length - off;
+    while (off < end) {
+      const left = end - off;
       if (left < COMMON_HEADER_LENGTH) break;
       let frag: number;
       if (this.heuristic) {
-        frag = plausibleHeader(buf, off);
+        frag = plausibleHeader(buf, off, end);
         if (frag === 0) {
           this.skippedBytes += left;
           this.synced = false;
@@ -102,6 +109,6 @@ export class PduFramer<M = undefined> {
       this.onPdu(buf.subarray(off, off + frag), meta);
       off += frag;
     }
-    if (off < buf.length) this.pending = Buffer.from(buf.subarray(off));
+    if (off < end) this.pending = Buffer.from(buf.subarray(off, end));
   }
 }
