@@ -48,8 +48,9 @@ export class SyncWriter {
           continue;
         }
         if (code === 'EPIPE') {
-          this.closed = true; // reader went away (e.g. `| head`): stop quietly
-          return;
+          // The reader went away (e.g. `| head`): nothing more will be read, so stop at once.
+          this.closed = true;
+          process.exit(0);
         }
         throw e;
       }

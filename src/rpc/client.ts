@@ -84,6 +84,8 @@ export class RpcConnection {
   /** Secondary address from the bind_ack (the server's port, as a string). */
   secAddr = '';
   private bound = false;
+  /** Whether the server agreed to header signing (it echoed PFC_SUPPORT_HEADER_SIGN). */
+  headerSigning = false;
   /** Session security once the bind's authentication completed. */
   private authBinding: AuthBinding | undefined;
 
@@ -152,8 +154,11 @@ export class RpcConnection {
     const callId = this.nextCallId++;
     const isBind = !alter;
     const a = auth ?? (isBind ? this.startAuth() : undefined);
+    // An authenticated bind offers header signing as Windows clients do (MS-RPCE 3.3.1.5.2.2);
+    // with NTLM the signed bytes are already the whole PDU when extended session security is on.
+    const headerSign = isBind && a ? PFC.SUPPORT_HEADER_SIGN : 0;
     const pdu = encodePdu({
-      ptype: isBind ? PType.bind : PType.alter_context, rpcVersMinor: 0, flags: PFC.FIRST_FRAG | PFC.LAST_FRAG, drep: DREP_LE,
+      ptype: isBind ? PType.bind : PType.alter_context, rpcVersMinor: 0, flags: PFC.FIRST_FRAG | PFC.LAST_FRAG | headerSign, drep: DREP_LE,
       callId, maxXmitFrag: this.maxXmitFrag, maxRecvFrag: this.maxRecvFrag, assocGroupId: this.assocGroupId, contexts: elements,
       auth: a,
     });
@@ -174,6 +179,7 @@ export class RpcConnection {
       this.maxRecvFrag = answer.maxXmitFrag;
       this.assocGroupId = answer.assocGroupId;
       this.secAddr = answer.secAddr;
+      this.headerSigning = headerSign !== 0 && (answer.flags & PFC.SUPPORT_HEADER_SIGN) !== 0;
       if (a && !auth) await this.finishAuth(answer, elements, callId);
     }
     return answer;
