@@ -6,12 +6,12 @@ import { AuthError, BindRejected, DcomlabError, PduDecodeError, RpcFault, format
 import { BindNakReason, ContResult, ProviderReason, Status, nameAt } from '../base/status';
 import { silentLogger, type Logger } from '../base/log';
 import {
-  AuthLevel, DREP_LE, MIN_FRAG_SIZE, NDR20, PFC, PType, authOverhead, decodePdu, encodePdu, fragmentFlags, PduFramer,
-  requestHeaderLength, splitStub, StubReassembler,
+  AuthLevel, DREP_LE, MIN_FRAG_SIZE, NDR20, PFC, PType, decodePdu, encodePdu, PduFramer,
+  requestHeaderLength, StubReassembler,
   type AuthVerifier, type BindAckPdu, type ContextElement, type Pdu, type RequestPdu,
 } from '../pdu';
 import type { Initiator } from '../auth/types';
-import { encodeProtected, protectsPdus, unprotect, type AuthBinding } from './security';
+import { encodeFragmented, protectsPdus, unprotect, type AuthBinding } from './security';
 
 export interface ClientOptions {
   logger?: Logger;
@@ -229,20 +229,13 @@ export class RpcConnection {
     this.checkOpen();
     const callId = this.nextCallId++;
     const hasObject = o.object !== undefined;
-    const protect = this.authBinding && protectsPdus(this.authBinding.level) ? this.authBinding : undefined;
-    const parts = splitStub(stub, this.maxXmitFrag, requestHeaderLength(hasObject), protect ? authOverhead(protect.session.signatureLength) : 0);
-    const bufs: Buffer[] = [];
-    let left = stub.length;
-    parts.forEach((part, i) => {
-      const base = hasObject ? PFC.OBJECT_UUID : 0;
+    const bufs = encodeFragmented(stub, this.maxXmitFrag, requestHeaderLength(hasObject), this.authBinding, (part, flags, allocHint) => {
       const req: RequestPdu = {
-        ptype: PType.request, rpcVersMinor: 0, flags: fragmentFlags(i, parts.length, base), drep: DREP_LE, callId,
-        allocHint: left, ctxId, opnum, stub: part,
+        ptype: PType.request, rpcVersMinor: 0, flags: flags | (hasObject ? PFC.OBJECT_UUID : 0), drep: DREP_LE, callId,
+        allocHint, ctxId, opnum, stub: part,
       };
       if (hasObject) req.object = o.object;
-      // Each fragment is signed or sealed on its own, in order.
-      bufs.push(protect ? encodeProtected(req, protect) : encodePdu(req));
-      left -= part.length;
+      return req;
     });
     return new Promise<Buffer>((resolve, reject) => {
       const pending: PendingCall = { resolve, reject };

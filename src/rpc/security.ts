@@ -9,7 +9,10 @@
 import { AuthError } from '../base/errors';
 import { Status } from '../base/status';
 import type { SessionSecurity } from '../auth/types';
-import { AuthLevel, encodePduLayout, SEC_TRAILER_LENGTH, type FaultPdu, type RequestPdu, type ResponsePdu } from '../pdu';
+import {
+  AuthLevel, authOverhead, encodePdu, encodePduLayout, fragmentFlags, SEC_TRAILER_LENGTH, splitStub,
+  type FaultPdu, type RequestPdu, type ResponsePdu,
+} from '../pdu';
 
 export interface AuthBinding {
   type: number;
@@ -44,6 +47,27 @@ export function encodeProtected(p: RequestPdu | ResponsePdu, a: AuthBinding): Bu
     signature.copy(buf, authValueOffset);
   }
   return buf;
+}
+
+/**
+ * A request or response stub as wire fragments (C706 12.6.2): each fragment carries FIRST/LAST
+ * flags and the bytes still to come as alloc_hint, and, on a protected association, is signed or
+ * sealed on its own, in order (sequence numbers advance). `make` builds fragment i's PDU.
+ */
+export function encodeFragmented<P extends RequestPdu | ResponsePdu>(
+  stub: Buffer, maxFrag: number, headerLength: number, auth: AuthBinding | undefined,
+  make: (part: Buffer, flags: number, allocHint: number) => P,
+): Buffer[] {
+  const protect = auth && protectsPdus(auth.level) ? auth : undefined;
+  const parts = splitStub(stub, maxFrag, headerLength, protect ? authOverhead(protect.session.signatureLength) : 0);
+  const out: Buffer[] = [];
+  let left = stub.length;
+  parts.forEach((part, i) => {
+    const pdu = make(part, fragmentFlags(i, parts.length), left);
+    out.push(protect ? encodeProtected(pdu, protect) : encodePdu(pdu));
+    left -= part.length;
+  });
+  return out;
 }
 
 /** Raised when a received PDU's verifier does not check out (MS-RPCE 3.3.3.5.x). */

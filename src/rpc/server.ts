@@ -3,21 +3,19 @@
 // association: the peer gets the protocol's answer and only that connection is affected.
 import net from 'node:net';
 import { randomInt } from 'node:crypto';
-import { DcomlabError, NdrDecodeError, PduDecodeError, RpcFault, formatError } from '../base/errors';
+import { AuthError, DcomlabError, NdrDecodeError, PduDecodeError, RpcFault, formatError } from '../base/errors';
 import { BindNakReason, ContResult, describeStatus, nameAt, Status } from '../base/status';
 import { NIL_GUID } from '../base/guid';
 import { silentLogger, type Logger } from '../base/log';
 import {
-  BTFN, BTFN_PREFIX, DREP_LE, MIN_FRAG_SIZE, NDR20, PFC, PType,
-  decodePdu, encodePdu, fragmentFlags, isLittleEndian, PduFramer, RESPONSE_HEADER_LENGTH, splitStub,
-  authOverhead, type AuthVerifier, type BindAckPdu, type BindPdu, type ContextResult, type Pdu, type RequestPdu, type ResponsePdu, type SyntaxId,
+  AUTH_LEVEL_NAMES, AUTH_TYPE_NAMES, AuthLevel, BTFN, BTFN_PREFIX, DREP_LE, MIN_FRAG_SIZE, NDR20, PFC, PType,
+  decodePdu, encodePdu, isLittleEndian, PduFramer, RESPONSE_HEADER_LENGTH,
+  type AuthVerifier, type BindAckPdu, type BindPdu, type ContextResult, type Pdu, type RequestPdu, type ResponsePdu, type SyntaxId,
 } from '../pdu';
 import { interfaceName } from './known-interfaces';
 import { FAULT_FLAGS, FAULT_FLAGS_DNE, NakReason, ServerAnswers } from './answers';
-import { AuthError } from '../base/errors';
 import type { Acceptor, Identity } from '../auth/types';
-import { AUTH_LEVEL_NAMES, AUTH_TYPE_NAMES, AuthLevel } from '../pdu';
-import { encodeProtected, protectsPdus, unprotect, type AuthBinding } from './security';
+import { encodeFragmented, protectsPdus, unprotect, type AuthBinding } from './security';
 import { checkVerificationTrailer, findVerificationTrailer } from './verification-trailer';
 
 /** What a handler learns about the call it serves. */
@@ -735,20 +733,11 @@ export class Association {
   }
 
   private sendResponse(callId: number, ctxId: number, stub: Buffer, auth?: AuthBinding): void {
-    const protect = auth && protectsPdus(auth.level) ? auth : undefined;
-    const parts = splitStub(stub, this.maxXmitFrag, RESPONSE_HEADER_LENGTH, protect ? authOverhead(protect.session.signatureLength) : 0);
-    let left = stub.length;
-    const bufs: Buffer[] = [];
-    parts.forEach((part, i) => {
-      const pdu: ResponsePdu = {
-        ptype: PType.response, rpcVersMinor: 0, flags: fragmentFlags(i, parts.length), drep: DREP_LE, callId,
-        // Windows truncates the response's p_cont_id to 8 bits (Samba dcesrv_reply.c "bug for bug").
-        allocHint: left, ctxId: ctxId & 0xff, cancelCount: 0, reserved: 0, stub: part,
-      };
-      // Each fragment is signed or sealed on its own, in order (sequence numbers advance).
-      bufs.push(protect ? encodeProtected(pdu, protect) : encodePdu(pdu));
-      left -= part.length;
-    });
+    const bufs = encodeFragmented(stub, this.maxXmitFrag, RESPONSE_HEADER_LENGTH, auth, (part, flags, allocHint): ResponsePdu => ({
+      ptype: PType.response, rpcVersMinor: 0, flags, drep: DREP_LE, callId,
+      // Windows truncates the response's p_cont_id to 8 bits (Samba dcesrv_reply.c "bug for bug").
+      allocHint, ctxId: ctxId & 0xff, cancelCount: 0, reserved: 0, stub: part,
+    }));
     this.send(bufs.length === 1 ? bufs[0]! : Buffer.concat(bufs), bufs.length);
   }
 
