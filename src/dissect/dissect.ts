@@ -7,6 +7,10 @@ import { decodeTcpAt, readCapture, TcpReassembler, TcpSegmentView, type CaptureS
 import { decodeHeader, decodePdu, PduFramer, PduSummary, PTYPE_NAMES, readPduSummary, summaryObject, type Pdu, type SyntaxId } from '../pdu';
 import { interfaceName } from '../rpc/known-interfaces';
 import { operationName } from '../rpc/registry';
+import { registerDcomDefinitions } from '../dcom';
+
+// The dissector names DCOM operations with the same definitions the runtime serves.
+registerDcomDefinitions();
 
 export interface SyntaxRecord {
   uuid: string;
