@@ -115,6 +115,7 @@ const entries: Array<[number, string, StatusLayer]> = [
   [0x80070776, 'OR_INVALID_OXID', 'hresult'],
   [0x80010108, 'RPC_E_DISCONNECTED', 'hresult'],
   [0x8001010a, 'RPC_E_SERVERCALL_RETRYLATER', 'hresult'],
+  [0x80010113, 'RPC_E_INVALID_IPID', 'hresult'],
   [0x80010114, 'RPC_E_INVALID_OBJECT', 'hresult'],
   [0x80010117, 'RPC_E_CALL_COMPLETE', 'hresult'],
   [0x8001011b, 'RPC_E_ACCESS_DENIED', 'hresult'],

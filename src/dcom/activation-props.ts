@@ -215,7 +215,12 @@ function fail(offset: number, what: string): never {
  * as its raw bytes. Throws NdrDecodeError only. With `trace: true` each property keeps its NDR trace
  * so that encodeActivationProperties reproduces the same octets.
  */
-export function decodeActivationProperties(blob: Buffer, opts: { trace?: boolean } = {}): DecodedActivationProperties {
+/**
+ * `lenient`: a property's pSizes entry may count padding after its serialization. Impacket pads
+ * InstantiationInfoData with 4 octets of 0xFA that its size counts (dcomrt.py pads
+ * getData()+getDataReferents() to 8); Windows does not. A server accepts both.
+ */
+export function decodeActivationProperties(blob: Buffer, opts: { trace?: boolean; lenient?: boolean } = {}): DecodedActivationProperties {
   if (blob.length < 8) fail(0, `${blob.length} byte(s): shorter than dwSize + dwReserved`);
   const dwSize = blob.readUInt32LE(0);
   const dwReserved = blob.readUInt32LE(4);
@@ -249,7 +254,7 @@ export function decodeActivationProperties(blob: Buffer, opts: { trace?: boolean
         if (e instanceof NdrDecodeError) throw new NdrDecodeError(8 + pos + e.offset, `${name}${e.field === '(value)' ? '' : e.field}`, e.what);
         throw e;
       }
-      if (d.end !== size) fail(8 + pos, `${name}: ${size - d.end} byte(s) after its serialization`);
+      if (d.end > size || (d.end < size && !opts.lenient)) fail(8 + pos, `${name}: ${size - d.end} byte(s) after its serialization`);
       properties.push({ clsid, name, value: d.value, ...(trace ? { trace: d.trace } : {}) } as ActivationProperty);
     }
     pos += size;

@@ -36,7 +36,7 @@ export interface ActivationBlobRef extends DecodedActivationProperties {
  * Decodes the activation properties in an MInterfacePointer (pActProperties / ppActProperties).
  * Throws ObjrefError (abData not an OBJREF_CUSTOM of an activation-properties class) or NdrDecodeError.
  */
-export function decodeActivationInterfacePointer(mip: MInterfacePointerValue, opts: { trace?: boolean } = {}): ActivationBlobRef {
+export function decodeActivationInterfacePointer(mip: MInterfacePointerValue, opts: { trace?: boolean; lenient?: boolean } = {}): ActivationBlobRef {
   const o = decodeObjref(mip.abData);
   if (o.flags !== OBJREF_CUSTOM) throw new ObjrefError(4, `flags ${o.flags}: not OBJREF_CUSTOM`);
   const clsid = o.clsid.toLowerCase();

@@ -5,16 +5,18 @@ import { registerDefinition } from '../rpc/registry';
 import { IRemoteActivation, IRemoteSCMActivator } from './interfaces/activation';
 import { IObjectExporter } from './interfaces/object-exporter';
 import { IRemUnknown, IRemUnknown2 } from './interfaces/rem-unknown';
+import { IClientCallback, ICServer } from './server/lab-class';
 
 export * from './types';
 export * from './objref';
 export * from './interfaces/object-exporter';
 export * from './interfaces/rem-unknown';
 export * from './activation';
+export * from './server';
 
 /** The DCOM interface definitions (one definition serves server, client and dissector). */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
-export const dcomDefinitions: readonly ndr.Iface<any>[] = [IObjectExporter, IRemUnknown, IRemUnknown2, IRemoteSCMActivator, IRemoteActivation];
+export const dcomDefinitions: readonly ndr.Iface<any>[] = [IObjectExporter, IRemUnknown, IRemUnknown2, IRemoteSCMActivator, IRemoteActivation, ICServer, IClientCallback];
 
 /** Make the DCOM definitions known to the RPC layer's registry (the dissector names their operations). */
 export function registerDcomDefinitions(): void {

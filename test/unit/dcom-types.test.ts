@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { NdrDecodeError, ObjrefError } from '../../src/base/errors';
 import * as ndr from '../../src/ndr';
 import {
-  BSTR, buildDualStringArray, makeOrpcExtentArray, dcomDefinitions, encodeObjref, IRemoteActivation, IRemoteSCMActivator, IObjectExporter, IRemUnknown, IRemUnknown2,
+  BSTR, buildDualStringArray, makeOrpcExtentArray, dcomDefinitions, encodeObjref, IRemoteActivation, IRemoteSCMActivator, ICServer, IClientCallback, IObjectExporter, IRemUnknown, IRemUnknown2,
   MInterfacePointer, MInterfacePointerObjref, OBJREF_STANDARD, ORPCTHAT, parseDualStringArray,
   type Objref,
 } from '../../src/dcom';
@@ -42,7 +42,7 @@ describe('definitions', () => {
         expect(o.out.keys.at(-1)).toBe('hresult');
       }
     }
-    expect(dcomDefinitions).toEqual([IObjectExporter, IRemUnknown, IRemUnknown2, IRemoteSCMActivator, IRemoteActivation]);
+    expect(dcomDefinitions).toEqual([IObjectExporter, IRemUnknown, IRemUnknown2, IRemoteSCMActivator, IRemoteActivation, ICServer, IClientCallback]);
   });
 });
 

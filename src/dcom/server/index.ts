@@ -1,0 +1,77 @@
+// A DCOM server: the port-135 server (endpoint mapper, mgmt, IObjectExporter, IRemoteSCMActivator,
+// IRemoteActivation) and one object exporter on its own port, with the lab class registered.
+import type { Logger } from '../../base/log';
+import { silentLogger } from '../../base/log';
+import { EpmDatabase } from '../../rpc/epm-database';
+import { serveEndpointMapper } from '../../rpc/epm-server';
+import { serveMgmt } from '../../rpc/mgmt-server';
+import { RpcServer, type ServerAuthProvider } from '../../rpc/server';
+import type { DualStringArray } from '../types';
+import { ClassRegistry, remoteActivationDispatcher, scmActivatorDispatcher } from './activation';
+import { ObjectExporter } from './exporter';
+import { CServerClass, cserverDispatcher } from './lab-class';
+import { OxidResolver } from './resolver';
+
+export * from './exporter';
+export * from './resolver';
+export * from './activation';
+export * from './lab-class';
+
+export interface DcomServerOptions {
+  host: string;
+  resolverPort?: number;
+  /** 0 = dynamic. */
+  exporterPort?: number;
+  auth?: ServerAuthProvider;
+  logger?: Logger;
+  /** authnHint for the exporter (default 4, RPC_C_AUTHN_LEVEL_PKT). */
+  authnHint?: number;
+}
+
+export interface DcomServer {
+  resolver: RpcServer;
+  resolverPort: number;
+  exporter: ObjectExporter;
+  oxidResolver: OxidResolver;
+  registry: ClassRegistry;
+  epm: EpmDatabase;
+  /** The exporter's bindings (what activation and ResolveOxid2 answer). */
+  bindings: DualStringArray;
+  stop(): Promise<void>;
+}
+
+export async function startDcomServer(o: DcomServerOptions): Promise<DcomServer> {
+  const logger = o.logger ?? silentLogger;
+  const exporter = new ObjectExporter({
+    host: o.host, port: o.exporterPort ?? 0, logger: logger.child({ part: 'exporter' }),
+    ...(o.auth ? { auth: o.auth } : {}), ...(o.authnHint !== undefined ? { authnHint: o.authnHint } : {}),
+  });
+  exporter.addInterface(cserverDispatcher(exporter));
+  await exporter.start();
+
+  const registry = new ClassRegistry();
+  registry.register(CServerClass);
+  const oxidResolver = new OxidResolver([o.host]);
+  oxidResolver.register(exporter);
+
+  const resolver = new RpcServer({ logger: logger.child({ part: 'resolver' }), ...(o.auth ? { auth: o.auth } : {}) });
+  const epm = new EpmDatabase();
+  serveEndpointMapper(resolver, epm);
+  serveMgmt(resolver);
+  resolver.addInterface(oxidResolver.dispatcher());
+  resolver.addInterface(scmActivatorDispatcher(registry, exporter));
+  resolver.addInterface(remoteActivationDispatcher(registry, exporter));
+  let addr;
+  try {
+    [addr] = await resolver.listen({ host: o.host, port: o.resolverPort ?? 135 });
+  } catch (e) {
+    await exporter.stop();
+    throw e;
+  }
+  return {
+    resolver, resolverPort: addr!.port, exporter, oxidResolver, registry, epm, bindings: exporter.bindings,
+    async stop() {
+      await Promise.all([resolver.close(), exporter.stop()]);
+    },
+  };
+}

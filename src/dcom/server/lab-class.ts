@@ -1,0 +1,89 @@
+// The lab class: CLSID_CServer with ICServer, and the client's callback interface IClientCallback.
+// DCOM methods (MS-DCOM 3.1.1.5.x, 3.2.4.2): the in-parameters start with ORPCTHIS, the
+// out-parameters with ORPCTHAT, and the HRESULT return value comes last. Opnums 0-2 are IUnknown's
+// (never on the wire).
+//
+//   [object, uuid(737EF2D6-DCD1-44DF-A320-8C9D344CC7A8)] interface ICServer : IUnknown {
+//     HRESULT ForwardCall([in] IClientCallback *pCallback);     // opnum 3
+//     HRESULT Ping([in] long value, [out, retval] long *echo);  // opnum 4
+//     HRESULT WhoAmI([out, retval] BSTR *identity);              // opnum 5
+//   }
+//   [object, uuid(59EF5494-5D79-4ED8-A9F5-6B6EE4BEB812)] interface IClientCallback : IUnknown {
+//     HRESULT BackwardCall([in] long cookie);                    // opnum 3
+//   }
+import * as ndr from '../../ndr';
+import { identityName } from '../../auth/types';
+import type { CallContext, DispatchInterface } from '../../rpc/server';
+import { dispatcherFor } from '../../rpc/typed';
+import { BSTR, MInterfacePointer, ORPCTHAT, ORPCTHIS } from '../types';
+import { HR, ORPCTHAT_EMPTY, type ObjectExporter } from './exporter';
+
+export const CLSID_CServer = '82d1ea8a-00f7-4c0c-9418-1bdca814dccb';
+export const IID_ICServer = '737ef2d6-dcd1-44df-a320-8c9d344cc7a8';
+export const IID_IClientCallback = '59ef5494-5d79-4ed8-a9f5-6b6ee4beb812';
+
+export const ICServer = ndr.iface('ICServer', IID_ICServer, 0, 0, {
+  // An [in] interface pointer is marshaled as a unique MInterfacePointer (MS-DCOM 2.2.14).
+  ForwardCall: ndr.op(3, {
+    in: { ORPCthis: ndr.ref(ORPCTHIS), pCallback: ndr.unique(MInterfacePointer) },
+    out: { ORPCthat: ndr.ref(ORPCTHAT), hresult: ndr.hresult },
+  }),
+  Ping: ndr.op(4, {
+    in: { ORPCthis: ndr.ref(ORPCTHIS), value: ndr.i32 },
+    out: { ORPCthat: ndr.ref(ORPCTHAT), echo: ndr.ref(ndr.i32), hresult: ndr.hresult },
+  }),
+  WhoAmI: ndr.op(5, {
+    in: { ORPCthis: ndr.ref(ORPCTHIS) },
+    out: { ORPCthat: ndr.ref(ORPCTHAT), identity: ndr.ref(BSTR), hresult: ndr.hresult },
+  }),
+});
+
+export const IClientCallback = ndr.iface('IClientCallback', IID_IClientCallback, 0, 0, {
+  BackwardCall: ndr.op(3, {
+    in: { ORPCthis: ndr.ref(ORPCTHIS), cookie: ndr.i32 },
+    out: { ORPCthat: ndr.ref(ORPCTHAT), hresult: ndr.hresult },
+  }),
+});
+
+/** The identity a call arrived under, as WhoAmI reports it. */
+export function callerName(ctx: CallContext): string {
+  return ctx.auth?.identity ? identityName(ctx.auth.identity) : 'NT AUTHORITY\\ANONYMOUS LOGON';
+}
+
+/** One CServer instance (state per activation). */
+export class CServer {
+  pings = 0;
+}
+
+/** A class the activator can create (MS-DCOM 3.1.2.5.2: the class table). */
+export interface ComClass {
+  clsid: string;
+  /** Interfaces an instance implements (IUnknown implied). */
+  iids: readonly string[];
+  create(ctx: CallContext): unknown;
+}
+
+export const CServerClass: ComClass = {
+  clsid: CLSID_CServer,
+  iids: [IID_ICServer],
+  create: () => new CServer(),
+};
+
+/** ICServer's handlers on an exporter: the call's IPID picks the instance. */
+export function cserverDispatcher(exporter: ObjectExporter): DispatchInterface {
+  return dispatcherFor(ICServer, {
+    // TODO: call IClientCallback::BackwardCall on the client's object (needs a DCOM client side).
+    ForwardCall: (_a, ctx) => {
+      exporter.implFor<CServer>(ctx, IID_ICServer);
+      return { ORPCthat: ORPCTHAT_EMPTY, hresult: HR.E_NOTIMPL };
+    },
+    Ping: (a, ctx) => {
+      exporter.implFor<CServer>(ctx, IID_ICServer).pings++;
+      return { ORPCthat: ORPCTHAT_EMPTY, echo: a.value, hresult: HR.S_OK };
+    },
+    WhoAmI: (_a, ctx) => {
+      exporter.implFor<CServer>(ctx, IID_ICServer);
+      return { ORPCthat: ORPCTHAT_EMPTY, identity: callerName(ctx), hresult: HR.S_OK };
+    },
+  });
+}
