@@ -24,6 +24,7 @@ import { pathToFileURL } from 'node:url';
 import { performance } from 'node:perf_hooks';
 import { randomBytes } from 'node:crypto';
 import { benchIface } from './auth-iface.mjs';
+import { measureLoop, say } from './load-lib.mjs';
 
 const cfg = JSON.parse(process.argv[2] ?? '{}');
 const { rpc, auth, ndr } = await import(pathToFileURL(cfg.lib).href);
@@ -32,8 +33,6 @@ const level = cfg.level ?? 1;
 const authType = cfg.authType ?? auth.RPC_C_AUTHN_WINNT;
 const CREDS = { user: 'alice', domain: 'LAB', password: 'Secret1!', ntlm: 'v2' };
 
-const say = (kind, obj) => process.stdout.write(obj === undefined ? `${kind}\n` : `${kind} ${JSON.stringify(obj)}\n`);
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 function clientOptions() {
   const o = { connectTimeoutMs: 20_000 };
@@ -51,55 +50,10 @@ async function openBound() {
   }
 }
 
-function percentile(sorted, p) {
-  if (!sorted.length) return null;
-  return sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))];
-}
-
-/** The shared measuring loop: `loops` async workers, each calling `once()` until stopped. */
+/** The measuring loop (bench/load-lib.mjs) with this run's warm-up and duration. */
 async function measure(loops, once) {
-  let phase = 0; // 0 warm-up, 1 measuring, 2 stopping
-  let done = 0;
-  let errors = 0;
-  let firstError = null;
-  const lat = new Float64Array(2_000_000);
-  let nLat = 0;
-  const worker = async (k) => {
-    while (phase < 2) {
-      const s = performance.now();
-      try {
-        await once(k);
-        if (phase === 1) {
-          done++;
-          if (nLat < lat.length) lat[nLat++] = performance.now() - s;
-        }
-      } catch (e) {
-        errors++;
-        firstError ??= String(e?.message ?? e);
-        if (errors > 100) phase = 2;
-        await sleep(10);
-      }
-    }
-  };
-  const workers = Array.from({ length: loops }, (_, k) => worker(k));
-  await sleep(cfg.warmupMs ?? 1000);
-  say('phase measure-start');
-  const cpu0 = process.cpuUsage();
-  const m0 = performance.now();
-  phase = 1;
-  await sleep(cfg.durationMs ?? 3000);
-  phase = 2;
-  const elapsedMs = performance.now() - m0;
-  const cpu = process.cpuUsage(cpu0);
-  const count = done;
-  say('phase measure-end');
-  await Promise.all(workers);
-  const sorted = Array.from(lat.subarray(0, nLat)).sort((a, b) => a - b);
-  return {
-    ok: errors === 0 && count > 0, count, errors, firstError, elapsedMs, perSec: (count * 1000) / elapsedMs,
-    clientCpuMs: (cpu.user + cpu.system) / 1000,
-    latencyMs: { p50: percentile(sorted, 0.5), p99: percentile(sorted, 0.99) },
-  };
+  const m = await measureLoop(loops, once, { warmupMs: cfg.warmupMs ?? 1000, durationMs: cfg.durationMs ?? 3000 });
+  return { ...m, ok: m.errors === 0 && m.count > 0, perSec: (m.count * 1000) / m.elapsedMs };
 }
 
 async function runBulk() {

@@ -24,13 +24,13 @@
 // 127.0.0.1, any free port; the dcomlab load is bench/auth-load.mjs, another process; Impacket
 // runs as /usr/bin/python3 processes. So client and server never share an event loop, and each
 // one's CPU time is measured apart. All traffic stays on loopback.
-import { spawn, execFileSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import readline from 'node:readline';
 import { pathToFileURL } from 'node:url';
-import { BENCH_DIR, OUT_DIR, ROOT, fmtInt, fmtNum, machineInfo, mdTable, passMiss, textTable } from './lib.mjs';
+import { BENCH_DIR, OUT_DIR, ROOT, fmtInt, fmtNum, killChildren, machineInfo, mdTable, passMiss, runResultChild, spawnTracked, textTable } from './lib.mjs';
 import { summariseProfile } from './profile.mjs';
 import { BENCH_IFACE } from './auth-iface.mjs';
 
@@ -147,16 +147,8 @@ function machineBusyMs() {
   }
 }
 
-/** Started children, stopped by PID on the way out (normal end, error or Ctrl-C). */
-const children = new Set();
-
 function cleanupSync() {
-  for (const c of children) {
-    try {
-      c.kill('SIGKILL');
-    } catch {}
-  }
-  children.clear();
+  killChildren();
 }
 for (const sig of ['SIGINT', 'SIGTERM']) {
   process.on(sig, () => {
@@ -169,18 +161,14 @@ for (const sig of ['SIGINT', 'SIGTERM']) {
 /** bench/auth-server.mjs on 127.0.0.1, any free port; resolves once it listens. */
 async function startServer(lib, { cpuProfDir } = {}) {
   const args = [...(cpuProfDir ? ['--cpu-prof', '--cpu-prof-dir', cpuProfDir] : []), SERVER, JSON.stringify({ lib, host: HOST, port: 0 })];
-  const child = spawn(process.execPath, args, { stdio: ['pipe', 'pipe', 'pipe'] });
-  children.add(child);
+  const child = spawnTracked(process.execPath, args, { stdio: ['pipe', 'pipe', 'pipe'] });
   let stderr = '';
   let stopped = null;
   child.stderr.setEncoding('utf8');
   child.stderr.on('data', (s) => {
     if (stderr.length < 65536) stderr += s;
   });
-  const exited = new Promise((resolve) => child.on('close', (code, signal) => {
-    children.delete(child);
-    resolve({ code, signal });
-  }));
+  const exited = new Promise((resolve) => child.on('close', (code, signal) => resolve({ code, signal })));
   const rl = readline.createInterface({ input: child.stdout });
   const port = await new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`bench/auth-server.mjs did not start in 15 s: ${stderr.slice(0, 500)}`)), 15_000);
@@ -210,36 +198,9 @@ async function startServer(lib, { cpuProfDir } = {}) {
   };
 }
 
-/**
- * One child that prints "phase measure-start", "phase measure-end" and "result JSON" lines
- * (bench/auth-load.mjs or the Impacket script); onLine sees every other line.
- */
-function runChildLines(cmd, args, onLine = () => {}) {
-  return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    children.add(child);
-    let result = null;
-    let stderr = '';
-    child.stderr.setEncoding('utf8');
-    child.stderr.on('data', (s) => {
-      if (stderr.length < 16384) stderr += s;
-    });
-    const rl = readline.createInterface({ input: child.stdout });
-    rl.on('line', (l) => {
-      if (l.startsWith('result ')) result = JSON.parse(l.slice(7));
-      else onLine(l, child);
-    });
-    child.on('error', reject);
-    child.on('close', (code) => {
-      children.delete(child);
-      if (!result) reject(new Error(`${path.basename(args.find((a) => !a.startsWith('-')) ?? cmd)} exited ${code} without a result: ${stderr.slice(0, 800)}`));
-      else resolve(result);
-    });
-  });
-}
 
 function runLoad(lib, cfg, { onLine, nodeArgs = [] } = {}) {
-  return runChildLines(process.execPath, [...nodeArgs, LOAD, JSON.stringify({ lib, host: HOST, ...cfg })], onLine);
+  return runResultChild(process.execPath, [...nodeArgs, LOAD, JSON.stringify({ lib, host: HOST, ...cfg })], onLine);
 }
 
 /** A dcomlab load run with the server's CPU time sampled over the measured window. */
@@ -376,7 +337,7 @@ async function impacketRun(o, server, { procs, call = false, nodelay = false }) 
   let t1 = 0;
   let m0 = null;
   let m1 = null;
-  const results = await Promise.all(Array.from({ length: procs }, () => runChildLines(PYTHON, ['-c', IMPACKET_SCRIPT, JSON.stringify(cfg)], (l) => {
+  const results = await Promise.all(Array.from({ length: procs }, () => runResultChild(PYTHON, ['-c', IMPACKET_SCRIPT, JSON.stringify(cfg)], (l) => {
     if (l === 'phase measure-start' && starts++ === 0) {
       c0 = cpuMs(server.pid);
       m0 = machineBusyMs();

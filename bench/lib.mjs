@@ -4,6 +4,7 @@ import { spawn, execFileSync } from 'node:child_process';
 import { existsSync, openSync, closeSync, readdirSync, readFileSync, statSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import readline from 'node:readline';
 import { fileURLToPath } from 'node:url';
 
 export const BENCH_DIR = path.dirname(fileURLToPath(import.meta.url));
@@ -298,4 +299,51 @@ export function mdTable(rows, align) {
 
 export function passMiss(ok) {
   return ok === null || ok === undefined ? 'N/A' : ok ? 'PASS' : 'MISS';
+}
+
+/** Children a bench started, stopped by PID on the way out (normal end, error or Ctrl-C). */
+export const children = new Set();
+
+/** Kill every child still running (synchronous: usable from signal handlers and exit paths). */
+export function killChildren() {
+  for (const c of children) {
+    try {
+      c.kill('SIGKILL');
+    } catch {}
+  }
+  children.clear();
+}
+
+/** spawn(), with the child tracked in `children` until it closes. */
+export function spawnTracked(cmd, args, opts) {
+  const child = spawn(cmd, args, opts);
+  children.add(child);
+  child.on('close', () => children.delete(child));
+  return child;
+}
+
+/**
+ * Run a child that prints one `result {json}` line (a load generator or peer script) and resolve
+ * with that JSON; onLine(line, child) sees every other stdout line.
+ */
+export function runResultChild(cmd, args, onLine = () => {}) {
+  return new Promise((resolve, reject) => {
+    const child = spawnTracked(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'] });
+    let result = null;
+    let stderr = '';
+    child.stderr.setEncoding('utf8');
+    child.stderr.on('data', (s) => {
+      if (stderr.length < 16384) stderr += s;
+    });
+    const rl = readline.createInterface({ input: child.stdout });
+    rl.on('line', (l) => {
+      if (l.startsWith('result ')) result = JSON.parse(l.slice(7));
+      else onLine(l, child);
+    });
+    child.on('error', reject);
+    child.on('close', (code) => {
+      if (!result) reject(new Error(`${path.basename(args.find((a) => !a.startsWith('-')) ?? cmd)} exited ${code} without a result: ${stderr.slice(0, 800)}`));
+      else resolve(result);
+    });
+  });
 }

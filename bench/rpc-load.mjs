@@ -19,6 +19,7 @@
 // show that all of them were still open and bound), close them and print "result JSON".
 import { pathToFileURL } from 'node:url';
 import { performance } from 'node:perf_hooks';
+import { measureLoop, say } from './load-lib.mjs';
 
 const NIL = '00000000-0000-0000-0000-000000000000';
 
@@ -26,7 +27,6 @@ const cfg = JSON.parse(process.argv[2] ?? '{}');
 const r = await import(pathToFileURL(cfg.lib).href);
 const { RpcConnection, bindInterface, epm, tcpTower, decodeTower } = r;
 
-const say = (kind, obj) => process.stdout.write(obj === undefined ? `${kind}\n` : `${kind} ${JSON.stringify(obj)}\n`);
 
 async function openBound(n, batch = n) {
   const out = [];
@@ -56,11 +56,6 @@ async function closeAll(clients) {
   await Promise.all(clients.map((c) => c.conn.close().catch(() => {})));
 }
 
-function percentile(sorted, p) {
-  if (!sorted.length) return null;
-  return sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))];
-}
-
 async function runCalls() {
   const args = mapArgs();
   const t0 = performance.now();
@@ -76,59 +71,26 @@ async function runCalls() {
     return;
   }
 
-  let phase = 0; // 0 warm-up, 1 measuring, 2 stopping
-  let done = 0;
-  let errors = 0;
-  let firstError = null;
-  const lat = new Float64Array(4_000_000);
-  let nLat = 0;
-  const caller = async (c) => {
-    while (phase < 2) {
-      const s = performance.now();
-      try {
-        const res = await c.call(epm.ops.ept_map, args);
-        if (res.status !== 0 || res.num_towers < 1) throw new Error(`status 0x${(res.status >>> 0).toString(16)}, ${res.num_towers} towers`);
-        if (phase === 1) {
-          done++;
-          if (nLat < lat.length) lat[nLat++] = performance.now() - s;
-        }
-      } catch (e) {
-        errors++;
-        firstError ??= String(e?.message ?? e);
-        if (errors > 100) phase = 2;
-        await new Promise((res) => setTimeout(res, 10));
-      }
-    }
-  };
-  const workers = [];
-  for (const c of clients) for (let i = 0; i < cfg.inflight; i++) workers.push(caller(c));
-  await new Promise((res) => setTimeout(res, cfg.warmupMs));
-  say('phase measure-start');
-  const cpu0 = process.cpuUsage();
-  const m0 = performance.now();
-  phase = 1;
-  await new Promise((res) => setTimeout(res, cfg.durationMs));
-  phase = 2;
-  const elapsedMs = performance.now() - m0;
-  const cpu = process.cpuUsage(cpu0);
-  const calls = done;
-  say('phase measure-end');
-  await Promise.all(workers);
+  // One worker per call in flight, cfg.inflight of them on each connection.
+  const targets = clients.flatMap((c) => Array.from({ length: cfg.inflight }, () => c));
+  const m = await measureLoop(targets.length, async (k) => {
+    const res = await targets[k].call(epm.ops.ept_map, args);
+    if (res.status !== 0 || res.num_towers < 1) throw new Error(`status 0x${(res.status >>> 0).toString(16)}, ${res.num_towers} towers`);
+  }, { warmupMs: cfg.warmupMs, durationMs: cfg.durationMs, maxLatencies: 4_000_000 });
   await closeAll(clients);
-  const sorted = Array.from(lat.subarray(0, nLat)).sort((a, b) => a - b);
   say('result', {
-    ok: errors === 0,
+    ok: m.errors === 0,
     check,
     conns: cfg.conns,
     inflight: cfg.inflight,
     setupMs,
-    calls,
-    elapsedMs,
-    callsPerSec: calls / (elapsedMs / 1000),
-    errors,
-    firstError,
-    clientCpuMs: (cpu.user + cpu.system) / 1000,
-    latencyMs: { p50: percentile(sorted, 0.5), p99: percentile(sorted, 0.99), max: sorted.at(-1) ?? null },
+    calls: m.count,
+    elapsedMs: m.elapsedMs,
+    callsPerSec: m.count / (m.elapsedMs / 1000),
+    errors: m.errors,
+    firstError: m.firstError,
+    clientCpuMs: m.clientCpuMs,
+    latencyMs: m.latencyMs,
   });
 }
 

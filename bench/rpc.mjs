@@ -21,13 +21,13 @@
 // --log-level warn` in its own process (Samba holds 127.0.0.1:135); the load comes from
 // bench/rpc-load.mjs, another process, so client, dcomlab server and Samba are each measured
 // apart. All traffic stays on loopback.
-import { spawn, execFileSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import readline from 'node:readline';
 import { pathToFileURL } from 'node:url';
-import { BENCH_DIR, CLI, OUT_DIR, ROOT, fmtInt, fmtNum, machineInfo, mdTable, passMiss, textTable } from './lib.mjs';
+import { BENCH_DIR, CLI, OUT_DIR, ROOT, fmtInt, fmtNum, killChildren, machineInfo, mdTable, passMiss, runResultChild, spawnTracked, textTable } from './lib.mjs';
 import { summariseProfile } from './profile.mjs';
 
 const SECTION = '## RPC runtime';
@@ -205,17 +205,10 @@ function groupMemKb(pgid) {
   return { procs, rssKb, pssKb };
 }
 
-/** Started children, stopped by PID on the way out (normal end, error or Ctrl-C). */
-const children = new Set();
 let sambaStartedByUs = null;
 
 function cleanupSync() {
-  for (const c of children) {
-    try {
-      c.kill('SIGKILL');
-    } catch {}
-  }
-  children.clear();
+  killChildren();
   if (sambaStartedByUs) {
     try {
       execFileSync('bash', [SAMBA_SH, 'stop', sambaStartedByUs], { stdio: 'ignore' });
@@ -241,17 +234,13 @@ async function startServer(endpoints, { cpuProfDir } = {}) {
     ...(cpuProfDir ? ['--cpu-prof', '--cpu-prof-dir', cpuProfDir] : []),
     cliSnap, 'serve', '--host', DCOMLAB_HOST, '--epm-port', String(EPM_PORT), '--config', cfgFile, '--log-level', 'warn',
   ];
-  const child = spawn(process.execPath, args, { env: { ...process.env, DCOMLAB_REPORT_RSS: '1' }, stdio: ['ignore', 'pipe', 'pipe'] });
-  children.add(child);
+  const child = spawnTracked(process.execPath, args, { env: { ...process.env, DCOMLAB_REPORT_RSS: '1' }, stdio: ['ignore', 'pipe', 'pipe'] });
   let stderr = '';
   child.stderr.setEncoding('utf8');
   child.stderr.on('data', (s) => {
     if (stderr.length < 65536) stderr += s;
   });
-  const exited = new Promise((resolve) => child.on('close', (code, signal) => {
-    children.delete(child);
-    resolve({ code, signal });
-  }));
+  const exited = new Promise((resolve) => child.on('close', (code, signal) => resolve({ code, signal })));
   await new Promise((resolve, reject) => {
     const rl = readline.createInterface({ input: child.stdout });
     const timer = setTimeout(() => reject(new Error(`dcomlab serve did not start in 15 s: ${stderr.slice(0, 500)}`)), 15_000);
@@ -284,27 +273,7 @@ async function startServer(endpoints, { cpuProfDir } = {}) {
 
 /** One bench/rpc-load.mjs run; onLine sees its "phase ..." and "held ..." lines. */
 function runLoad(lib, cfg, onLine = () => {}) {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [LOAD, JSON.stringify({ lib, ...cfg })], { stdio: ['pipe', 'pipe', 'pipe'] });
-    children.add(child);
-    let result = null;
-    let stderr = '';
-    child.stderr.setEncoding('utf8');
-    child.stderr.on('data', (s) => {
-      if (stderr.length < 16384) stderr += s;
-    });
-    const rl = readline.createInterface({ input: child.stdout });
-    rl.on('line', (l) => {
-      if (l.startsWith('result ')) result = JSON.parse(l.slice(7));
-      else onLine(l, child);
-    });
-    child.on('error', reject);
-    child.on('close', (code) => {
-      children.delete(child);
-      if (!result) reject(new Error(`rpc-load exited ${code} without a result: ${stderr.slice(0, 800)}`));
-      else resolve(result);
-    });
-  });
+  return runResultChild(process.execPath, [LOAD, JSON.stringify({ lib, ...cfg })], onLine);
 }
 
 /** A throughput run with the server's CPU time sampled over the measured window. */
