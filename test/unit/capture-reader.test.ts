@@ -1,12 +1,14 @@
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
 import { CaptureError } from '../../src/base/errors';
 import { readCapture, type CapturedPacket, type CaptureWarning } from '../../src/capture';
+import { peer } from '../support/peers';
+import { runTshark } from '../support/tshark';
+import { listSharedCaptures } from '../support/paths';
 
 const projectRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const pcapDir = path.resolve(projectRoot, '../shared/pcaps');
@@ -382,29 +384,13 @@ describe('readCapture: corrupt files throw CaptureError', () => {
 
 // ---- real captures against tshark ----------------------------------------------------------
 
-function haveTshark(): boolean {
-  try {
-    execFileSync('tshark', ['--version'], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-}
-const tsharkOk = haveTshark();
+// tshark detection, running it and the capture list come from test/support, shared by every suite.
+const tsharkOk = peer('tshark').ok;
 if (!tsharkOk && process.env.CI !== 'true') console.warn('capture-reader tests: tshark not found on PATH, skipping the comparisons with tshark');
 const withTshark = tsharkOk || process.env.CI === 'true' ? it : it.skip;
-
-function tshark(args: string[]): string {
-  if (!tsharkOk) throw new Error('tshark is required (CI=true) but was not found on PATH');
-  return execFileSync('tshark', args, { stdio: ['ignore', 'pipe', 'ignore'], maxBuffer: 256 << 20 }).toString();
-}
-
-function sharedCaptures(): string[] {
-  return readdirSync(pcapDir, { recursive: true })
-    .map(String)
-    .filter((f) => /\.(pcap|pcapng|cap)(\.gz)?$/.test(f))
-    .sort();
-}
+const tshark = runTshark;
+/** The shared captures, relative to pcapDir. */
+const sharedCaptures = (): string[] => listSharedCaptures().map((f) => path.relative(pcapDir, f));
 
 describe('readCapture: the shared real captures', () => {
   it('finds the shared captures', () => {
