@@ -33,10 +33,14 @@ export interface VerificationTrailer {
  * Returns the stub without it and the parsed commands, or undefined when there is none.
  */
 export function findVerificationTrailer(stub: Buffer): { stub: Buffer; trailer: VerificationTrailer } | undefined {
-  for (let sig = (stub.length - 12) & ~3; sig >= 0; sig -= 4) {
-    if (stub[sig] !== 0x8a || !stub.subarray(sig, sig + 8).equals(SEC_VT_SIGNATURE)) continue;
-    const trailer = parseCommands(stub, sig + 8);
-    if (trailer) return { stub: stub.subarray(0, sig), trailer };
+  // Every request stub passes here: let the native search find candidates, latest first.
+  let sig = stub.length >= 12 ? stub.lastIndexOf(SEC_VT_SIGNATURE, stub.length - 12) : -1;
+  while (sig >= 0) {
+    if ((sig & 3) === 0) {
+      const trailer = parseCommands(stub, sig + 8);
+      if (trailer) return { stub: stub.subarray(0, sig), trailer };
+    }
+    sig = sig > 0 ? stub.lastIndexOf(SEC_VT_SIGNATURE, sig - 1) : -1;
   }
   return undefined;
 }
