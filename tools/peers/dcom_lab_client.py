@@ -2,7 +2,13 @@
 """Impacket's DCOM client (dcomrt.DCOMConnection) against dcomlab's DCOM server and its lab class.
 
   /usr/bin/python3 tools/peers/dcom_lab_client.py --target 127.0.0.5 --user U --domain D --password PW
-      [--level connect|integrity|privacy] [--clsid GUID]
+      [--level connect|integrity|privacy] [--ntlm v2|v1] [--clsid GUID]
+
+--ntlm v1 sets impacket.ntlm.USE_NTLMv2 = False (TCPTransport.doesSupportNTLMv2() reads it at bind time).
+Impacket's "NTLMv1" still asks for NTLMSSP_NEGOTIATE_EXTENDED_SESSIONSECURITY (and drops TARGET_INFO), so
+against a server that grants ESS it sends the NTLM2 session response ("ntlm2"): LmChallengeResponse =
+8-byte client challenge + 16 zero bytes, NtChallengeResponse = DESL(NT hash, MD5(server challenge ||
+client challenge)[:8]), KeyExchangeKey = HMAC_MD5(MD4(NT hash), server challenge || client challenge).
 
 Impacket always reaches the resolver on port 135 of --target. Steps, each result (or {"error": ...}) in
 one JSON object printed on stdout:
@@ -12,7 +18,10 @@ one JSON object printed on stdout:
   whoami:   ICServer::WhoAmI() (opnum 5) -> identity, ErrorCode
   forward:  ICServer::ForwardCall(NULL) (opnum 3) -> ErrorCode (E_NOTIMPL expected, raised by Impacket)
   qi_unknown / qi_icserver: IRemUnknown::RemQueryInterface(1, [IID]) -> the new IPID, and Ping on the ICServer one
+  ping1:    DCOMConnection.pingServer(): ComplexPing(0, add=[oid]) on the activation connection -> set id, OIDs
+  simple_ping: IObjectExporter(activation dce).SimplePing(set id from ping1) -> error_status (raises if non-zero)
   release:  IRemUnknown::RemRelease on the ICServer IPID
+  ping2:    pingServer() again: ComplexPing(set id, del=[oid])
   server_alive2: IObjectExporter(dce).ServerAlive2() on a fresh unauthenticated connection: string bindings
   resolve_oxid2: IObjectExporter(dce).ResolveOxid2(oxid, [7]): string bindings
   resolve_bad_oxid: ResolveOxid2 of an OXID the server never handed out (OR_INVALID_OXID expected)
@@ -23,6 +32,7 @@ import json
 import sys
 import traceback
 
+from impacket import ntlm
 from impacket.dcerpc.v5 import transport, rpcrt
 from impacket.dcerpc.v5.dcomrt import DCOMConnection, DCOMCALL, DCOMANSWER, IObjectExporter, IRemUnknown2, PMInterfacePointer
 # rpcrt.request raises DCERPCSessionError looked up in the request class's module (this one).
@@ -120,11 +130,15 @@ def main():
     p.add_argument('--domain', default='')
     p.add_argument('--password', default='')
     p.add_argument('--level', default='privacy', choices=sorted(LEVELS))
+    p.add_argument('--ntlm', default='v2', choices=['v1', 'v2'])
     p.add_argument('--clsid', default=None)
     p.add_argument('--only-create', action='store_true')
     p.add_argument('--debug', action='store_true')
     a = p.parse_args()
 
+    # Read by TCPTransport.doesSupportNTLMv2() at every bind (the functions' default arguments were bound
+    # at import, so only the transport's lookup follows this).
+    ntlm.USE_NTLMv2 = a.ntlm == 'v2'
     out = {}
     dcom = None
     try:
@@ -181,6 +195,14 @@ def main():
         st = DCOMConnection.OID_SET.get(a.target, {})
         return {"setid": str(st.get('setid', 0)), "oids": sorted(str(o) for o in st.get('oids', set()))}
 
+    def simple_ping():
+        # IObjectExporter::SimplePing (opnum 1) on the set ComplexPing created, over the activation
+        # connection (IObjectExporter reconnects and rebinds it at the activation level). Impacket raises
+        # DCERPCSessionError on a non-zero error_status; pingServer() would only log it.
+        setid = DCOMConnection.OID_SET.get(a.target, {}).get('setid', 0)
+        r = IObjectExporter(dcom.get_dce_rpc()).SimplePing(setid)
+        return {"setid": str(setid), "error_status": r['ErrorCode'] & 0xffffffff}
+
     def release():
         r = srv.RemRelease()
         return {"hr": r['ErrorCode'] & 0xffffffff}
@@ -201,6 +223,7 @@ def main():
     step(out, 'qi_unknown', qi(IID_IUnknown))
     step(out, 'qi_icserver', qi(IID_ICServer))
     step(out, 'ping1', ping_server)
+    step(out, 'simple_ping', simple_ping)
     step(out, 'release', release)
     step(out, 'ping2', ping_server)
     step(out, 'server_alive2', server_alive2)
