@@ -76,6 +76,14 @@ export class ObjrefError extends DcomlabError {
   }
 }
 
+/** A COM method or activation that returned a failure HRESULT (MS-ERREF 2.1). */
+export class ComError extends DcomlabError {
+  override name = 'ComError';
+  constructor(readonly hresult: number, readonly what: string) {
+    super(`${what}: ${describeStatus(hresult, 'hresult')}`, hresult);
+  }
+}
+
 /** One line for a person: message and status, never a stack. */
 export function formatError(err: unknown): string {
   if (err instanceof DcomlabError) {

@@ -13,6 +13,8 @@ export * from './interfaces/object-exporter';
 export * from './interfaces/rem-unknown';
 export * from './activation';
 export * from './server';
+// Defined in types.ts; exporter.ts still re-declares it (to be removed).
+export { TOWER_NCACN_IP_TCP } from './types';
 
 /** The DCOM interface definitions (one definition serves server, client and dissector). */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any

@@ -142,6 +142,9 @@ export type DualStringArrayWire = ndr.Infer<typeof DUALSTRINGARRAY>;
 // ---------------------------------------------------------------------------------------------
 // DUALSTRINGARRAY contents — MS-DCOM 2.2.19.3 STRINGBINDING, 2.2.19.4 SECURITYBINDING
 
+/** TowerId of ncacn_ip_tcp in a STRINGBINDING (MS-DCOM 2.2.19.3; C706 Appendix I). */
+export const TOWER_NCACN_IP_TCP = 7;
+
 export interface StringBinding {
   towerId: number;
   networkAddr: string;

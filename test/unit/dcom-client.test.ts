@@ -1,0 +1,147 @@
+// dcomlab's DCOM client against dcomlab's DCOM server over loopback sockets: activation by both
+// methods, exporter binding at the hinted level, ORPC calls, IRemUnknown, OXID resolution and
+// pinging, and the errors a caller sees. (Impacket's client against the same server is in
+// test/interop/dcom-impacket.test.ts; this checks our client end to end.)
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ComError, DcomlabError } from '../../src/base/errors';
+import { DcomClient, chooseBinding, parseNetworkAddr, type DcomAuth } from '../../src/dcom/client';
+import { CLSID_CServer, ICServer, IID_ICServer, IID_IUnknown, startDcomServer, type DcomServer } from '../../src/dcom/server';
+import { serverAuthProvider, serverCredentials } from '../../src/cli/auth-options';
+import { ALICE, LEVEL, WRONG_PASSWORD } from '../support/auth-lab';
+
+const HOST = '127.0.0.1';
+const auth = (level: number, password: string = ALICE.password): DcomAuth => ({
+  credentials: { user: ALICE.user, domain: ALICE.domain, password }, level,
+});
+
+describe('string binding choice (MS-DCOM 2.2.19.3)', () => {
+  const b = [
+    { towerId: 7, networkAddr: 'SERVER[1025]' },
+    { towerId: 7, networkAddr: '10.0.0.5[1025]' },
+    { towerId: 0x1f, networkAddr: 'other' },
+  ];
+  it('prefers the binding naming the target, else the first', () => {
+    expect(chooseBinding(b, '10.0.0.5')).toMatchObject({ host: '10.0.0.5', port: 1025 });
+    expect(chooseBinding(b, '192.0.2.1')).toMatchObject({ host: 'SERVER', port: 1025 });
+    expect(chooseBinding(b, '10.0.0.5', 'first')).toMatchObject({ host: 'SERVER', port: 1025 });
+    expect(chooseBinding(b, '192.0.2.1', { host: '192.0.2.1' })).toMatchObject({ host: '192.0.2.1', port: 1025 });
+    expect(() => chooseBinding(b, '192.0.2.1', 'target-only')).toThrow(/no string binding for 192\.0\.2\.1/);
+    expect(() => chooseBinding([{ towerId: 0x1f, networkAddr: 'x' }], 'x')).toThrow(/no ncacn_ip_tcp/);
+  });
+  it('parses host[port] and refuses bad endpoints', () => {
+    expect(parseNetworkAddr('127.0.0.5[49152]')).toEqual({ host: '127.0.0.5', port: 49152 });
+    expect(parseNetworkAddr('127.0.0.5')).toEqual({ host: '127.0.0.5', port: undefined });
+    expect(() => parseNetworkAddr('h[70000]')).toThrow(/not a TCP port/);
+  });
+});
+
+describe('DcomClient against dcomlab serve', () => {
+  let s: DcomServer;
+  const clients: DcomClient[] = [];
+  const client = (a: DcomAuth | undefined, extra = {}) => {
+    const c = new DcomClient({ ...(a ? { auth: a } : {}), resolverPort: s.resolverPort, ...extra });
+    clients.push(c);
+    return c;
+  };
+  beforeAll(async () => {
+    s = await startDcomServer({ host: HOST, resolverPort: 0, auth: serverAuthProvider(serverCredentials([ALICE.spec])) });
+  });
+  afterAll(async () => {
+    await Promise.all(clients.map((c) => c.close()));
+    await s?.stop();
+  });
+
+  it('ServerAlive2 reports COM 5.7 and the resolver address', async () => {
+    const r = await client(undefined).serverAlive2(HOST);
+    expect(r.comVersion).toEqual({ MajorVersion: 5, MinorVersion: 7 });
+    expect(r.bindings.stringBindings).toEqual([{ towerId: 7, networkAddr: HOST }]);
+  });
+
+  for (const method of ['create', 'activation'] as const) {
+    for (const [name, level] of [['connect', LEVEL.connect], ['integrity', LEVEL.integrity], ['privacy', LEVEL.privacy]] as const) {
+      it(`activates CServer by ${method} at ${name} and calls Ping, WhoAmI, QueryInterface, Release`, async () => {
+        const c = client(auth(level));
+        const a = await c.activate(HOST, CLSID_CServer, [IID_ICServer, IID_IUnknown], method);
+        expect(a.hr).toBe(0);
+        expect(a.oxid.oxid).toBe(s.exporter.oxid);
+        expect(a.oxid.ipidRemUnknown).toBe(s.exporter.ipidRemUnknown);
+        expect(a.exporter.port).toBe(s.exporter.listeningPort);
+        // The exporter's hint is PKT (4): a CONNECT client is raised to it, others keep their level.
+        expect(a.exporter.level).toBe(Math.max(level, 4));
+        const [srv, unk] = a.interfaces;
+        expect(srv!.hr).toBe(0);
+        expect(unk!.hr).toBe(0);
+        const e = s.exporter.ipidEntry(srv!.iface!.ipid);
+        expect(e?.iid).toBe(IID_ICServer);
+        expect(e?.object?.clsid).toBe(CLSID_CServer);
+        expect(srv!.iface!.oid).toBe(unk!.iface!.oid);
+
+        const p = await srv!.iface!.invoke(ICServer, 'Ping', { value: 41 });
+        expect(p.echo).toBe(41);
+        const w = await srv!.iface!.invoke(ICServer, 'WhoAmI', {});
+        expect(w.identity).toBe('LAB\\alice');
+
+        const qi = await unk!.iface!.queryInterface([IID_ICServer, '11111111-2222-3333-4444-555555555555']);
+        expect(qi[0]!.hr).toBe(0);
+        expect(qi[0]!.iface!.ipid).toBe(srv!.iface!.ipid);
+        expect(qi[1]!.hr).toBe(0x80004002); // E_NOINTERFACE
+        expect((await qi[0]!.iface!.invoke(ICServer, 'Ping', { value: -7 })).echo).toBe(-7);
+
+        expect(await srv!.iface!.addRef(2)).toBe(0);
+        expect(await qi[0]!.iface!.release()).toBe(0);
+        expect(await srv!.iface!.release()).toBe(0);
+        expect(await unk!.iface!.release()).toBe(0);
+        // Every reference released: the object left the exporter, and its IPID answers a fault.
+        expect(s.exporter.objectByOid(srv!.iface!.oid)).toBeUndefined();
+        await expect(srv!.iface!.call(ICServer, 'Ping', { value: 1 })).rejects.toThrow(DcomlabError);
+      });
+    }
+  }
+
+  it('pings the OIDs it holds: ComplexPing adds them to a set on the server', async () => {
+    const c = client(auth(LEVEL.integrity));
+    const a = await c.activate(HOST, CLSID_CServer, [IID_ICServer]);
+    const pinger = c.pinger(HOST, s.resolverPort)!;
+    await pinger.tick();
+    const setId = pinger.currentSetId;
+    expect(setId).not.toBe(0n);
+    expect(s.oxidResolver.pingSets.get(setId)).toEqual(new Set([a.interfaces[0]!.iface!.oid]));
+    await pinger.tick(); // nothing changed: SimplePing
+    expect(pinger.pings).toMatchObject({ complex: 1, simple: 1, failed: 0 });
+    await a.interfaces[0]!.iface!.release();
+    await pinger.tick(); // the release goes out as DelFromSet
+    expect(s.oxidResolver.pingSets.get(setId)).toEqual(new Set());
+  });
+
+  it('resolves an OXID with ResolveOxid2, caches it, and names an unknown OXID', async () => {
+    const c = client(auth(LEVEL.integrity));
+    const info = await c.resolveOxid(HOST, s.exporter.oxid, s.resolverPort);
+    expect(info.ipidRemUnknown).toBe(s.exporter.ipidRemUnknown);
+    expect(info.comVersion).toEqual({ MajorVersion: 5, MinorVersion: 7 });
+    expect(info.bindings.stringBindings).toEqual([{ towerId: 7, networkAddr: `${HOST}[${s.exporter.listeningPort}]` }]);
+    expect(await c.resolveOxid(HOST, s.exporter.oxid, s.resolverPort)).toBe(info);
+    const err = await c.resolveOxid(HOST, 0x0badn, s.resolverPort).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(DcomlabError);
+    expect((err as DcomlabError).status).toBe(0x776);
+    expect(String(err)).toMatch(/OR_INVALID_OXID/);
+  });
+
+  it('an unregistered CLSID is a ComError with REGDB_E_CLASSNOTREG', async () => {
+    const err = await client(auth(LEVEL.privacy)).activate(HOST, '11111111-2222-3333-4444-555555555555', [IID_ICServer]).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ComError);
+    expect((err as ComError).hresult).toBe(0x80040154);
+    expect((err as Error).message).toMatch(/REGDB_E_CLASSNOTREG/);
+  });
+
+  it('a wrong password fails the activation with access denied', async () => {
+    const err = await client(auth(LEVEL.privacy, WRONG_PASSWORD)).activate(HOST, CLSID_CServer, [IID_ICServer]).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(DcomlabError);
+    expect((err as Error).message).toMatch(/access.denied/i);
+  });
+
+  it('an interface the class lacks comes back E_NOINTERFACE beside the others', async () => {
+    const a = await client(auth(LEVEL.integrity)).activate(HOST, CLSID_CServer, ['11111111-2222-3333-4444-555555555555', IID_ICServer]);
+    expect(a.interfaces.map((i) => i.hr)).toEqual([0x80004002, 0]);
+    expect(a.hr).toBe(0);
+  });
+});
