@@ -98,6 +98,7 @@ const entries: Array<[number, string, StatusLayer]> = [
   [0x00000103, 'ERROR_NO_MORE_ITEMS', 'win32'],
   [0x0000052e, 'ERROR_LOGON_FAILURE', 'win32'],
   // MS-ERREF 2.1: HRESULTs.
+  [0x00000000, 'S_OK', 'hresult'],
   [0x00000001, 'S_FALSE', 'hresult'],
   [0x80004001, 'E_NOTIMPL', 'hresult'],
   [0x80004002, 'E_NOINTERFACE', 'hresult'],

@@ -26,9 +26,11 @@ const LEVELS: Record<string, number> = {
   integrity: AuthLevel.pkt_integrity, privacy: AuthLevel.pkt_privacy,
 };
 
-export function addClientAuthOptions(cmd: Command): Command {
+/** `defaultLevel` null: the command decides (DCOM: connect when a user is given, as Windows' default). */
+export function addClientAuthOptions(cmd: Command, defaultLevel: string | null = 'none'): Command {
+  const levelHelp = 'none, connect, call, pkt, integrity or privacy';
   return cmd
-    .option('--auth-level <level>', 'none, connect, call, pkt, integrity or privacy', 'none')
+    .option('--auth-level <level>', defaultLevel ? levelHelp : `${levelHelp} (default: connect with --user, else none)`, defaultLevel ?? undefined)
     .option('--auth <type>', 'ntlm (RPC_C_AUTHN_WINNT) or spnego (RPC_C_AUTHN_GSS_NEGOTIATE)', 'ntlm')
     .option('--user <[DOMAIN\\]NAME>', 'account; empty for anonymous (env DCOMLAB_USER)')
     .option('--password <p>', 'password (prefer env DCOMLAB_PASSWORD: it stays out of shell history)')
@@ -36,8 +38,8 @@ export function addClientAuthOptions(cmd: Command): Command {
     .option('--ntlm <version>', 'v2, ntlm2 (NTLMv1 with extended session security) or v1', 'v2');
 }
 
-/** The `auth` client option from the command line, or undefined for an unauthenticated client. */
-export function clientAuthFrom(o: ClientAuthCliOptions): ClientOptions['auth'] {
+/** Credentials, level and auth type from the command line; undefined for an unauthenticated client. */
+export function authSpecFrom(o: ClientAuthCliOptions): { credentials: ClientCredentials; level: number; authType: number } | undefined {
   const level = LEVELS[(o.authLevel ?? 'none').toLowerCase()];
   if (level === undefined) throw new CliError(`--auth-level must be one of ${Object.keys(LEVELS).join(', ')}, not ${o.authLevel}`);
   if (level <= AuthLevel.none) return undefined;
@@ -54,11 +56,17 @@ export function clientAuthFrom(o: ClientAuthCliOptions): ClientOptions['auth'] {
   } else if (password !== undefined) creds.password = password;
   else if (creds.user) throw new CliError(`no password for ${creds.user}: give --password, --nt-hash or DCOMLAB_PASSWORD`);
   const type = (o.auth ?? 'ntlm').toLowerCase();
-  let initiator: Initiator;
-  if (type === 'ntlm' || type === 'winnt') initiator = new NtlmInitiator(creds, level);
-  else if (type === 'spnego' || type === 'negotiate') initiator = new SpnegoInitiator(creds, level);
-  else throw new CliError(`--auth must be ntlm or spnego, not ${o.auth}`);
-  return { initiator, level };
+  if (type === 'ntlm' || type === 'winnt') return { credentials: creds, level, authType: AuthType.winnt };
+  if (type === 'spnego' || type === 'negotiate') return { credentials: creds, level, authType: AuthType.gss_negotiate };
+  throw new CliError(`--auth must be ntlm or spnego, not ${o.auth}`);
+}
+
+/** The `auth` client option from the command line, or undefined for an unauthenticated client. */
+export function clientAuthFrom(o: ClientAuthCliOptions): ClientOptions['auth'] {
+  const a = authSpecFrom(o);
+  if (!a) return undefined;
+  const initiator: Initiator = a.authType === AuthType.winnt ? new NtlmInitiator(a.credentials, a.level) : new SpnegoInitiator(a.credentials, a.level);
+  return { initiator, level: a.level };
 }
 
 /** Server accounts from `--user NAME:PASSWORD` options and a config's credentials section. */

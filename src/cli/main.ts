@@ -4,6 +4,7 @@
 import { Command, CommanderError } from 'commander';
 import { formatError } from '../base/errors';
 import { registerDissect } from './dissect';
+import { registerDcom } from './dcom';
 import { registerEpm } from './epm';
 import { registerServe } from './serve';
 import { VERSION } from '../version';
@@ -19,6 +20,7 @@ async function main(argv: string[]): Promise<number> {
   registerDissect(program);
   registerServe(program);
   registerEpm(program);
+  registerDcom(program);
   try {
     await program.parseAsync(argv);
     return 0;
@@ -30,7 +32,8 @@ async function main(argv: string[]): Promise<number> {
 }
 
 main(process.argv).then((code) => {
-  process.exitCode = code;
+  // A command may have set a non-zero exit code itself (e.g. activate with an interface missing).
+  process.exitCode = code !== 0 ? code : process.exitCode ?? 0;
   // For benchmarks: peak resident memory of this process, measured by the kernel.
   if (process.env.DCOMLAB_REPORT_RSS) process.stderr.write(`dcomlab-maxrss-kb ${process.resourceUsage().maxRSS}\n`);
 });

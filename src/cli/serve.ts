@@ -1,8 +1,9 @@
-// `dcomlab serve`: the endpoint mapper (and, as they land, the DCOM services) in the foreground
-// until SIGINT/SIGTERM.
+// `dcomlab serve`: the DCOM server in the foreground until SIGINT/SIGTERM: on port 135 the endpoint
+// mapper, mgmt, the OXID resolver and the activators; the lab class CServer on an object exporter.
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
-import { EpmDatabase, RpcServer, serveEndpointMapper, serveMgmt, type ServerLimits } from '../rpc';
+import type { ServerLimits } from '../rpc';
+import { CLSID_CServer, startDcomServer, type DcomServer } from '../dcom/server';
 import { cliLogger, collect, parseIfSpec, parsePort } from './common';
 import { serverAuthProvider, serverCredentials } from './auth-options';
 import { CliError } from './errors';
@@ -10,6 +11,10 @@ import { CliError } from './errors';
 interface ServeConfig {
   hosts?: string[];
   epmPort?: number;
+  /** The object exporter's port (0 = dynamic). */
+  exporterPort?: number;
+  /** The exporter's authnHint (MS-DCOM 2.2.22.2.8.1), default 4 (PKT). */
+  authnHint?: number;
   logLevel?: string;
   limits?: Partial<ServerLimits>;
   /** Accept a second bind on a bound connection (Windows naks it and closes; the default follows Windows). */
@@ -27,7 +32,9 @@ interface ServeConfig {
 interface ServeCliOptions {
   user?: string[];
   host?: string[];
-  epmPort?: string;
+  /** commander stores `--epm-port, --resolver-port` under the last long name. */
+  resolverPort?: string;
+  exporterPort?: string;
   config?: string;
   logLevel?: string;
 }
@@ -35,9 +42,10 @@ interface ServeCliOptions {
 export function registerServe(program: Command): void {
   program
     .command('serve')
-    .description('run the endpoint mapper on TCP 135 (and the DCOM services) until SIGINT/SIGTERM')
+    .description('run the DCOM server (endpoint mapper, OXID resolver and activation on TCP 135; the lab class CServer) until SIGINT/SIGTERM')
     .option('--host <addr>', 'address to listen on (repeatable; IPv4 or IPv6)', collect)
-    .option('--epm-port <n>', 'endpoint mapper port', '135')
+    .option('--epm-port, --resolver-port <n>', 'port of the endpoint mapper, OXID resolver and activator', '135')
+    .option('--exporter-port <n>', 'port of the object exporter (0 = dynamic)', '0')
     .option('--config <file>', 'JSON configuration (hosts, epmPort, limits, endpoints, accounts)')
     .option('--user <[DOMAIN\\]NAME:PASSWORD>', 'an account clients may authenticate as (repeatable)', collect)
     .option('--log-level <level>', 'trace, debug, info, warn, error', 'info')
@@ -58,36 +66,40 @@ function loadConfig(file?: string): ServeConfig {
 async function runServe(o: ServeCliOptions): Promise<void> {
   const cfg = loadConfig(o.config);
   const hosts = o.host?.length ? o.host : cfg.hosts?.length ? cfg.hosts : ['127.0.0.1'];
-  const epmPort = o.epmPort !== undefined && o.epmPort !== '135' ? parsePort(o.epmPort, '--epm-port') : cfg.epmPort ?? 135;
+  const epmPort = o.resolverPort !== undefined && o.resolverPort !== '135' ? parsePort(o.resolverPort, '--resolver-port') : cfg.epmPort ?? 135;
   const log = cliLogger(o.logLevel ?? cfg.logLevel);
   const { accounts, guest, allowAnonymous, serverName, serverDomain } = cfg;
   const creds = serverCredentials(o.user, accounts || guest !== undefined || allowAnonymous !== undefined || serverName || serverDomain
     ? { accounts: accounts ?? [], guest, allowAnonymous, serverName, serverDomain }
     : undefined);
-  const server = new RpcServer({ logger: log, limits: cfg.limits, acceptRebind: cfg.acceptRebind, auth: serverAuthProvider(creds) });
-  const db = new EpmDatabase();
-  serveEndpointMapper(server, db);
-  serveMgmt(server);
-  let bound;
+  const exporterPort = o.exporterPort !== undefined && o.exporterPort !== '0' ? parsePort(o.exporterPort, '--exporter-port') : cfg.exporterPort ?? 0;
+  let dcom: DcomServer;
   try {
-    bound = await server.listen(hosts.map((host) => ({ host, port: epmPort })));
+    dcom = await startDcomServer({
+      hosts, resolverPort: epmPort, exporterPort, logger: log, auth: serverAuthProvider(creds),
+      ...(cfg.limits ? { limits: cfg.limits } : {}), ...(cfg.acceptRebind !== undefined ? { acceptRebind: cfg.acceptRebind } : {}),
+      ...(cfg.authnHint !== undefined ? { authnHint: cfg.authnHint } : {}),
+    });
   } catch (e) {
     const err = e as NodeJS.ErrnoException;
-    await server.close();
     if (err.code === 'EACCES') {
       throw new CliError(
         `cannot listen on port ${epmPort}: ports below 1024 need root or CAP_NET_BIND_SERVICE ` +
-          `(sudo setcap cap_net_bind_service=+ep "$(command -v node)"), or use another port: --epm-port 1135`,
+          `(sudo setcap cap_net_bind_service=+ep "$(command -v node)"), or use another port: --resolver-port 1135`,
       );
     }
-    if (err.code === 'EADDRINUSE') throw new CliError(`port ${epmPort} is already in use on ${hosts.join(', ')} (another endpoint mapper? use --host or --epm-port)`);
+    if (err.code === 'EADDRINUSE') throw new CliError(`port ${epmPort} or ${exporterPort} is already in use on ${hosts.join(', ')} (another endpoint mapper? use --host or --resolver-port)`);
     if (err.code === 'EADDRNOTAVAIL') throw new CliError(`cannot listen on ${hosts.join(', ')}: address not available on this machine`);
     throw e;
   }
+  const bound = dcom.listening;
   for (const ep of cfg.endpoints ?? []) {
-    db.registerTcp(parseIfSpec(ep.interface), ep.host ?? bound[0]!.host, ep.port, ep.annotation ?? '', ep.object);
+    dcom.epm.registerTcp(parseIfSpec(ep.interface), ep.host ?? bound[0]!.host, ep.port, ep.annotation ?? '', ep.object);
   }
-  for (const b of bound) process.stdout.write(`dcomlab: endpoint mapper listening on ${b.host.includes(':') ? `[${b.host}]` : b.host}:${b.port}\n`);
+  const show = (h: string) => (h.includes(':') ? `[${h}]` : h);
+  for (const b of bound) process.stdout.write(`dcomlab: endpoint mapper listening on ${show(b.host)}:${b.port}\n`);
+  process.stdout.write(`dcomlab: object exporter listening on ${show(hosts[0]!)}:${dcom.exporter.listeningPort} ` +
+    `(OXID 0x${dcom.exporter.oxid.toString(16).padStart(16, '0')}; class CServer {${CLSID_CServer.toUpperCase()}})\n`);
   await new Promise<void>((resolve) => {
     const stop = (sig: string) => {
       log.info({ signal: sig }, 'stopping');
@@ -96,6 +108,6 @@ async function runServe(o: ServeCliOptions): Promise<void> {
     process.once('SIGINT', () => stop('SIGINT'));
     process.once('SIGTERM', () => stop('SIGTERM'));
   });
-  await server.close();
+  await dcom.stop();
   log.flush?.();
 }

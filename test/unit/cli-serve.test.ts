@@ -1,26 +1,7 @@
 // `dcomlab serve` and `dcomlab epm` as a user runs them.
 import { describe, expect, it } from 'vitest';
-import { spawn, spawnSync } from 'node:child_process';
-import path from 'node:path';
-import { PROJECT_ROOT } from '../support/paths';
-
-const CLI = path.join(PROJECT_ROOT, 'dist', 'cli', 'main.js');
-
-/** Start `dcomlab serve ...`, wait for its "listening" line; returns the process and the line. */
-function serve(args: string[], opts: { uid?: number; gid?: number } = {}) {
-  const p = spawn(process.execPath, [CLI, 'serve', ...args, '--log-level', 'warn'], { ...opts, stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  let err = '';
-  const ready = new Promise<{ code: number | null; out: string; err: string }>((resolve) => {
-    p.stdout.on('data', (d) => {
-      out += d;
-      if (/listening on/.test(out)) resolve({ code: null, out, err });
-    });
-    p.stderr.on('data', (d) => (err += d));
-    p.on('exit', (code) => resolve({ code, out, err }));
-  });
-  return { p, ready };
-}
+import { spawnSync } from 'node:child_process';
+import { CLI, serve } from '../support/cli';
 
 describe('dcomlab serve', () => {
   it('listens on IPv6 with a picked port, answers epm lookup, and stops cleanly on SIGTERM', async () => {
@@ -58,7 +39,7 @@ describe('dcomlab serve', () => {
       return;
     }
     expect(r.code).toBe(2);
-    expect(r.err).toMatch(/port 135.*root or CAP_NET_BIND_SERVICE.*--epm-port/);
+    expect(r.err).toMatch(/port 135.*root or CAP_NET_BIND_SERVICE.*--resolver-port/);
     expect(r.err.trim().split('\n').length).toBe(1);
   });
 

@@ -5,7 +5,7 @@ import { silentLogger } from '../../base/log';
 import { EpmDatabase } from '../../rpc/epm-database';
 import { serveEndpointMapper } from '../../rpc/epm-server';
 import { serveMgmt } from '../../rpc/mgmt-server';
-import { RpcServer, type ServerAuthProvider } from '../../rpc/server';
+import { RpcServer, type ListenAddress, type ServerAuthProvider, type ServerLimits } from '../../rpc/server';
 import type { DualStringArray } from '../types';
 import { ClassRegistry, remoteActivationDispatcher, scmActivatorDispatcher } from './activation';
 import { ObjectExporter } from './exporter';
@@ -18,7 +18,10 @@ export * from './activation';
 export * from './lab-class';
 
 export interface DcomServerOptions {
-  host: string;
+  /** Address(es) to listen on; the first is the exporter's (and named in its string bindings). */
+  host?: string;
+  hosts?: string[];
+  /** The resolver/activator/endpoint-mapper port (135). */
   resolverPort?: number;
   /** 0 = dynamic. */
   exporterPort?: number;
@@ -26,11 +29,16 @@ export interface DcomServerOptions {
   logger?: Logger;
   /** authnHint for the exporter (default 4, RPC_C_AUTHN_LEVEL_PKT). */
   authnHint?: number;
+  /** Limits and rebind behaviour of the port-135 server (the RPC runtime's options). */
+  limits?: Partial<ServerLimits>;
+  acceptRebind?: boolean;
 }
 
 export interface DcomServer {
   resolver: RpcServer;
   resolverPort: number;
+  /** The addresses the port-135 server listens on. */
+  listening: ListenAddress[];
   exporter: ObjectExporter;
   oxidResolver: OxidResolver;
   registry: ClassRegistry;
@@ -42,8 +50,9 @@ export interface DcomServer {
 
 export async function startDcomServer(o: DcomServerOptions): Promise<DcomServer> {
   const logger = o.logger ?? silentLogger;
+  const hosts = o.hosts?.length ? o.hosts : [o.host ?? '127.0.0.1'];
   const exporter = new ObjectExporter({
-    host: o.host, port: o.exporterPort ?? 0, logger: logger.child({ part: 'exporter' }),
+    host: hosts[0]!, port: o.exporterPort ?? 0, logger: logger.child({ part: 'exporter' }),
     ...(o.auth ? { auth: o.auth } : {}), ...(o.authnHint !== undefined ? { authnHint: o.authnHint } : {}),
   });
   exporter.addInterface(cserverDispatcher(exporter));
@@ -51,25 +60,28 @@ export async function startDcomServer(o: DcomServerOptions): Promise<DcomServer>
 
   const registry = new ClassRegistry();
   registry.register(CServerClass);
-  const oxidResolver = new OxidResolver([o.host]);
+  const oxidResolver = new OxidResolver(hosts);
   oxidResolver.register(exporter);
 
-  const resolver = new RpcServer({ logger: logger.child({ part: 'resolver' }), ...(o.auth ? { auth: o.auth } : {}) });
+  const resolver = new RpcServer({
+    logger: logger.child({ part: 'resolver' }), ...(o.auth ? { auth: o.auth } : {}),
+    ...(o.limits ? { limits: o.limits } : {}), ...(o.acceptRebind !== undefined ? { acceptRebind: o.acceptRebind } : {}),
+  });
   const epm = new EpmDatabase();
   serveEndpointMapper(resolver, epm);
   serveMgmt(resolver);
   resolver.addInterface(oxidResolver.dispatcher());
   resolver.addInterface(scmActivatorDispatcher(registry, exporter));
   resolver.addInterface(remoteActivationDispatcher(registry, exporter));
-  let addr;
+  let listening: ListenAddress[];
   try {
-    [addr] = await resolver.listen({ host: o.host, port: o.resolverPort ?? 135 });
+    listening = await resolver.listen(hosts.map((host) => ({ host, port: o.resolverPort ?? 135 })));
   } catch (e) {
-    await exporter.stop();
+    await Promise.all([exporter.stop(), resolver.close()]);
     throw e;
   }
   return {
-    resolver, resolverPort: addr!.port, exporter, oxidResolver, registry, epm, bindings: exporter.bindings,
+    resolver, resolverPort: listening[0]!.port, listening, exporter, oxidResolver, registry, epm, bindings: exporter.bindings,
     async stop() {
       await Promise.all([resolver.close(), exporter.stop()]);
     },
