@@ -8,6 +8,7 @@ export * as ndr from './ndr';
 export * as auth from './auth';
 export * as rpc from './rpc';
 export * as dcom from './dcom';
+export * as lab from './lab';
 export { interfaceName, registerInterfaceName } from './rpc/known-interfaces';
 export { dissectCapture, type PduRecord, type DissectSummary } from './dissect/dissect';
 export { VERSION } from './version';

@@ -12,6 +12,8 @@ export * from './objref';
 export * from './interfaces/object-exporter';
 export * from './interfaces/rem-unknown';
 export * from './activation';
+export * as client from './client';
+export { DcomClient } from './client';
 export * from './server';
 // Defined in types.ts; exporter.ts still re-declares it (to be removed).
 export { TOWER_NCACN_IP_TCP } from './types';
