@@ -64,6 +64,7 @@ const entries: Array<[number, string, StatusLayer]> = [
   [0x000006d3, 'rpc_s_unknown_authn_service', 'rpc'],
   [0x000006bd, 'rpc_s_no_call_active', 'rpc'],
   [0x000006d8, 'EPT_S_CANT_PERFORM_OP', 'rpc'],
+  [0x000006a7, 'rpc_s_protseq_not_supported', 'rpc'],
   [0x000006b5, 'rpc_s_unknown_if', 'rpc'],
   [0x000006ba, 'rpc_s_server_unavailable', 'rpc'],
   [0x000006be, 'rpc_s_call_failed', 'rpc'],
@@ -125,7 +126,9 @@ const entries: Array<[number, string, StatusLayer]> = [
   [0x80040154, 'REGDB_E_CLASSNOTREG', 'hresult'],
   [0x80080005, 'CO_E_SERVER_EXEC_FAILURE', 'hresult'],
   [0x80004015, 'CO_E_WRONG_SERVER_IDENTITY', 'hresult'],
-  [0x8001011d, 'RPC_E_REMOTE_DISABLED', 'hresult'],
+  [0x8001011c, 'RPC_E_REMOTE_DISABLED', 'hresult'],
+  [0x8001011d, 'RPC_E_INVALID_OBJREF', 'hresult'],
+  [0x800401fb, 'CO_E_OBJNOTREG', 'hresult'],
   // MS-ERREF 2.3: NTSTATUS values seen in SAMR/LSA stubs.
   [0x00000105, 'STATUS_MORE_ENTRIES', 'ntstatus'],
   [0x8000001a, 'STATUS_NO_MORE_ENTRIES', 'ntstatus'],

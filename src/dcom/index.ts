@@ -6,6 +6,7 @@ import { IRemoteActivation, IRemoteSCMActivator } from './interfaces/activation'
 import { IObjectExporter } from './interfaces/object-exporter';
 import { IRemUnknown, IRemUnknown2 } from './interfaces/rem-unknown';
 import { IClientCallback, ICServer } from './server/lab-class';
+import { IClassFactory } from './interfaces/class-factory';
 
 export * from './types';
 export * from './objref';
@@ -15,12 +16,12 @@ export * from './activation';
 export * as client from './client';
 export { DcomClient } from './client';
 export * from './server';
-// Defined in types.ts; exporter.ts still re-declares it (to be removed).
 export { TOWER_NCACN_IP_TCP } from './types';
+export * from './interfaces/class-factory';
 
 /** The DCOM interface definitions (one definition serves server, client and dissector). */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
-export const dcomDefinitions: readonly ndr.Iface<any>[] = [IObjectExporter, IRemUnknown, IRemUnknown2, IRemoteSCMActivator, IRemoteActivation, ICServer, IClientCallback];
+export const dcomDefinitions: readonly ndr.Iface<any>[] = [IObjectExporter, IRemUnknown, IRemUnknown2, IRemoteSCMActivator, IRemoteActivation, IClassFactory, ICServer, IClientCallback];
 
 /** Make the DCOM definitions known to the RPC layer's registry (the dissector names their operations). */
 export function registerDcomDefinitions(): void {

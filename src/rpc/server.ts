@@ -98,6 +98,17 @@ export interface RpcServerOptions {
   acceptRebind?: boolean;
   /** Authentication: without it, binds that carry a verifier are refused (auth type not recognised). */
   auth?: ServerAuthProvider;
+  /**
+   * Checked before each call is dispatched (e.g. DCOM's machine-wide access check). Throwing an
+   * RpcFault refuses the call with that status and PFC_DID_NOT_EXECUTE: the routine never ran.
+   */
+  authorize?: (ctx: CallContext) => void | Promise<void>;
+  /**
+   * An in-process firewall, asked for each connection: 'reject' resets it (what a REJECT rule's
+   * TCP reset looks like to the caller), 'drop' holds it and never reads a byte (a black hole:
+   * the caller's calls time out).
+   */
+  firewall?: (peer: { address: string; port: number }, local: { address: string; port: number }) => 'accept' | 'reject' | 'drop';
 }
 
 export interface ListenAddress {
@@ -114,6 +125,7 @@ export class RpcServer {
   private readonly interfaces = new Map<string, DispatchInterface[]>();
   private readonly servers: net.Server[] = [];
   private readonly associations = new Set<Association>();
+  private readonly blackHoled = new Set<net.Socket>();
   /** assoc_group_id values handed out, so a client can join a group on a new connection. */
   readonly assocGroups = new Map<number, number>();
   private closing = false;
@@ -196,6 +208,20 @@ export class RpcServer {
       sock.destroy();
       return;
     }
+    const verdict = this.options.firewall?.(
+      { address: sock.remoteAddress ?? '', port: sock.remotePort ?? 0 }, { address: sock.localAddress ?? '', port: sock.localPort ?? 0 });
+    if (verdict === 'reject' || verdict === 'drop') {
+      this.logger.info({ peer: `${sock.remoteAddress}:${sock.remotePort}`, local: `${sock.localAddress}:${sock.localPort}`, verdict }, 'firewall: connection blocked');
+      if (verdict === 'reject') {
+        sock.resetAndDestroy();
+        return;
+      }
+      sock.pause();
+      sock.on('error', () => undefined);
+      this.blackHoled.add(sock);
+      sock.once('close', () => this.blackHoled.delete(sock));
+      return;
+    }
     const a = new Association(this, sock);
     this.associations.add(a);
     sock.once('close', () => this.associations.delete(a));
@@ -204,6 +230,7 @@ export class RpcServer {
   /** Stop listening, send shutdown on every open association, then close them. */
   async close(): Promise<void> {
     this.closing = true;
+    for (const s of this.blackHoled) s.destroy();
     // Stop accepting first; net.Server.close() only completes once every connection has ended,
     // so the associations are told (shutdown PDU) and closed before waiting for it.
     const closed = this.servers.map((s) => new Promise<void>((r) => s.close(() => r())));
@@ -697,6 +724,20 @@ export class Association {
     if (first.object !== undefined) ctx.object = first.object;
     if (auth?.identity) ctx.auth = { type: auth.type, level: auth.level, contextId: auth.id, identity: auth.identity };
     const log = this.log.child({ callId: first.callId, iface: pc.iface.name ?? pc.iface.uuid, opnum: first.opnum });
+    const authorize = this.server.options.authorize;
+    if (authorize) {
+      try {
+        await authorize(ctx);
+      } catch (e) {
+        if (timer) clearTimeout(timer);
+        this.inFlight.delete(first.callId);
+        if (this.closed) return;
+        const status = faultStatusFor(e);
+        log.info({ status: describeStatus(status), err: formatError(e) }, 'call refused');
+        this.sendFault(first.callId, first.ctxId, status, FAULT_FLAGS_DNE);
+        return;
+      }
+    }
     try {
       const out = await Promise.race([
         pc.iface.dispatch(first.opnum, stub, ctx),

@@ -11,7 +11,7 @@ import {
   PFC, PType,
   type BindAckPdu, type BindNakPdu, type FaultPdu, type ResponsePdu, type SyntaxId,
 } from '../../src/pdu';
-import { RpcServer, type ServerLimits } from '../../src/rpc/server';
+import { RpcServer, type RpcServerOptions, type ServerLimits } from '../../src/rpc/server';
 import { RpcConnection } from '../../src/rpc/client';
 import { EpmDatabase } from '../../src/rpc/epm-database';
 import { serveEndpointMapper } from '../../src/rpc/epm-server';
@@ -82,7 +82,7 @@ export interface Harness {
   stop(): Promise<void>;
 }
 
-export async function startServer(opts: { limits?: Partial<ServerLimits>; acceptRebind?: boolean } = {}): Promise<Harness> {
+export async function startServer(opts: { limits?: Partial<ServerLimits>; acceptRebind?: boolean } & Pick<RpcServerOptions, 'authorize' | 'firewall'> = {}): Promise<Harness> {
   const logs: LogRecord[] = [];
   const stream = {
     write(s: string) {
@@ -91,7 +91,7 @@ export async function startServer(opts: { limits?: Partial<ServerLimits>; accept
   };
   const logger = pino({ level: 'debug' }, stream);
   const aborted: Harness['aborted'] = [];
-  const server = new RpcServer({ logger, limits: opts.limits, acceptRebind: opts.acceptRebind });
+  const server = new RpcServer({ logger, limits: opts.limits, acceptRebind: opts.acceptRebind, authorize: opts.authorize, firewall: opts.firewall });
   server.addInterface(
     dispatcherFor(ITest, {
       Echo: ({ v }) => ({ v, status: 0 }),

@@ -53,11 +53,15 @@ describe('object exporter tables (MS-DCOM 3.1.1.1)', () => {
   it('RemQueryInterface, RemAddRef and RemRelease', () => {
     const o = x.exportObject(CLSID_CServer, [IID_ICServer], {});
     const s = x.marshalInterface(o, IID_ICServer, 1)!;
-    const r = x.remQueryInterface(s.ipid, 1, [IID_IUnknown, IID_ICServer, '22222222-0000-0000-0000-000000000000']);
-    expect(r.map((q) => q.hResult)).toEqual([0, 0, HR.E_NOINTERFACE]);
+    const q = x.remQueryInterface(s.ipid, 1, [IID_IUnknown, IID_ICServer, '22222222-0000-0000-0000-000000000000']);
+    expect(q.hresult).toBe(0);
+    const r = q.results!;
+    expect(r.map((e) => e.hResult)).toEqual([0, 0, HR.E_NOINTERFACE]);
     expect(r[1]!.std.ipid).toBe(s.ipid);
-    expect(x.remQueryInterface(randomUUID(), 1, [IID_IUnknown])[0]!.hResult).toBe(HR.RPC_E_INVALID_IPID);
-    expect(x.remAddRef([{ ipid: s.ipid, cPublicRefs: 1, cPrivateRefs: 0 }, { ipid: randomUUID(), cPublicRefs: 1, cPrivateRefs: 0 }])).toEqual([0, HR.E_INVALIDARG]);
+    // MS-DCOM 3.1.1.5.6.1.1: an unknown ripid is RPC_E_INVALID_OBJECT for the call.
+    expect(x.remQueryInterface(randomUUID(), 1, [IID_IUnknown])).toEqual({ hresult: HR.RPC_E_INVALID_OBJECT, results: null });
+    // MS-DCOM 3.1.1.5.6.1.2: an unknown IPID is CO_E_OBJNOTREG in its pResults slot.
+    expect(x.remAddRef([{ ipid: s.ipid, cPublicRefs: 1, cPrivateRefs: 0 }, { ipid: randomUUID(), cPublicRefs: 1, cPrivateRefs: 0 }])).toEqual([0, HR.CO_E_OBJNOTREG]);
     expect(x.ipidEntry(s.ipid)?.refs).toBe(3);
     expect(x.remRelease([{ ipid: s.ipid, cPublicRefs: 3, cPrivateRefs: 0 }])).toBe(0);
     expect(x.ipidEntry(s.ipid)).toBeUndefined();
@@ -76,6 +80,7 @@ describe('DCOM server answers over loopback (no authentication)', () => {
   });
   afterAll(async () => {
     await conn?.close();
+    s?.oxidResolver.stop();
     await s?.stop();
   });
 
@@ -131,8 +136,8 @@ describe('DCOM server answers over loopback (no authentication)', () => {
       expect(w.identity).toBe('NT AUTHORITY\\ANONYMOUS LOGON');
       const f = await srv.call(ICServer.ops.ForwardCall, { ORPCthis: orpcthis(), pCallback: null }, { object: o.std.ipid });
       expect(f.hresult).toBe(HR.E_NOTIMPL);
-      // An unknown IPID, and the IRemUnknown IPID on ICServer: fault RPC_E_INVALID_IPID.
-      await expect(srv.call(ICServer.ops.Ping, { ORPCthis: orpcthis(), value: 1 }, { object: randomUUID() })).rejects.toMatchObject({ status: HR.RPC_E_INVALID_IPID });
+      // An unknown IPID: fault RPC_E_DISCONNECTED (MS-DCOM 3.1.1.5.4); the IRemUnknown IPID on ICServer: RPC_E_INVALID_IPID.
+      await expect(srv.call(ICServer.ops.Ping, { ORPCthis: orpcthis(), value: 1 }, { object: randomUUID() })).rejects.toMatchObject({ status: HR.RPC_E_DISCONNECTED });
       await expect(srv.call(ICServer.ops.Ping, { ORPCthis: orpcthis(), value: 1 }, { object: s.exporter.ipidRemUnknown })).rejects.toMatchObject({ status: HR.RPC_E_INVALID_IPID });
       const ru = await bindInterface(ex, IRemUnknown);
       const q = await ru.call(IRemUnknown.ops.RemQueryInterface, { ORPCthis: orpcthis(), ripid: o.std.ipid, cRefs: 1, cIids: 1, iids: [IID_IUnknown] }, { object: s.exporter.ipidRemUnknown });
@@ -142,7 +147,7 @@ describe('DCOM server answers over loopback (no authentication)', () => {
         ORPCthis: orpcthis(), cInterfaceRefs: 1, InterfaceRefs: [{ ipid: o.std.ipid, cPublicRefs: 5, cPrivateRefs: 0 }],
       }, { object: s.exporter.ipidRemUnknown });
       expect(rel.hresult).toBe(0);
-      await expect(srv.call(ICServer.ops.Ping, { ORPCthis: orpcthis(), value: 1 }, { object: o.std.ipid })).rejects.toMatchObject({ status: HR.RPC_E_INVALID_IPID });
+      await expect(srv.call(ICServer.ops.Ping, { ORPCthis: orpcthis(), value: 1 }, { object: o.std.ipid })).rejects.toMatchObject({ status: HR.RPC_E_DISCONNECTED });
     } finally {
       await ex.close();
     }
@@ -203,10 +208,11 @@ describe('DCOM server answers over loopback (no authentication)', () => {
       expect(u.ppdsaOxidBindings).toBeNull();
       const r1 = await ox.call(IObjectExporter.ops.ResolveOxid, { pOxid: s.exporter.oxid, cRequestedProtseqs: 1, arRequestedProtseqs: [7] });
       expect(r1.error_status).toBe(0);
+      // A new set skips AddToSet OIDs whose entry is not found (MS-DCOM 3.1.2.5.1.3): 5 is nobody's.
       const p = await ox.call(IObjectExporter.ops.ComplexPing, { pSetId: 0n, SequenceNum: 1, cAddToSet: 1, cDelFromSet: 0, AddToSet: [5n], DelFromSet: null });
       expect(p.error_status).toBe(0);
       expect(p.pSetId).not.toBe(0n);
-      expect(s.oxidResolver.pingSets.get(p.pSetId)).toEqual(new Set([5n]));
+      expect(s.oxidResolver.pingSets.get(p.pSetId)).toEqual(new Set());
       expect((await ox.call(IObjectExporter.ops.SimplePing, { pSetId: p.pSetId })).error_status).toBe(0);
     } finally {
       await c.close();

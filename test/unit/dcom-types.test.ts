@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { NdrDecodeError, ObjrefError } from '../../src/base/errors';
 import * as ndr from '../../src/ndr';
 import {
-  BSTR, buildDualStringArray, makeOrpcExtentArray, dcomDefinitions, encodeObjref, IRemoteActivation, IRemoteSCMActivator, ICServer, IClientCallback, IObjectExporter, IRemUnknown, IRemUnknown2,
+  BSTR, IClassFactory, buildDualStringArray, makeOrpcExtentArray, dcomDefinitions, encodeObjref, IRemoteActivation, IRemoteSCMActivator, ICServer, IClientCallback, IObjectExporter, IRemUnknown, IRemUnknown2,
   MInterfacePointer, MInterfacePointerObjref, OBJREF_STANDARD, ORPCTHAT, parseDualStringArray,
   type Objref,
 } from '../../src/dcom';
@@ -35,14 +35,16 @@ describe('definitions', () => {
     expect(Object.values(IRemUnknown2.ops).map((o) => [o.name, o.opnum])).toEqual([
       ['RemQueryInterface', 3], ['RemAddRef', 4], ['RemRelease', 5], ['RemQueryInterface2', 6],
     ]);
-    for (const i of [IRemUnknown, IRemUnknown2]) {
+    expect(IClassFactory.uuid).toBe('00000001-0000-0000-c000-000000000046');
+    expect(Object.values(IClassFactory.ops).map((o) => [o.name, o.opnum])).toEqual([['RemoteCreateInstance', 3], ['RemoteLockServer', 4]]);
+    for (const i of [IRemUnknown, IRemUnknown2, IClassFactory, ICServer, IClientCallback]) {
       for (const o of Object.values(i.ops) as ndr.Op[]) {
         expect(o.in.keys[0]).toBe('ORPCthis');
         expect(o.out.keys[0]).toBe('ORPCthat');
         expect(o.out.keys.at(-1)).toBe('hresult');
       }
     }
-    expect(dcomDefinitions).toEqual([IObjectExporter, IRemUnknown, IRemUnknown2, IRemoteSCMActivator, IRemoteActivation, ICServer, IClientCallback]);
+    expect(dcomDefinitions).toEqual([IObjectExporter, IRemUnknown, IRemUnknown2, IRemoteSCMActivator, IRemoteActivation, IClassFactory, ICServer, IClientCallback]);
   });
 });
 

@@ -1,5 +1,5 @@
-// DCOM activation interfaces — MS-DCOM 3.1.2.5.2.2 (IRemoteActivation) and 3.1.2.5.2.3
-// (IRemoteSCMActivator). Parameter names and order follow the IDL; handle_t is not on the wire.
+// DCOM activation interfaces — MS-DCOM 3.1.2.5.2.1 (IActivation, called IRemoteActivation on the wire) and 3.1.2.5.2.2
+// (IRemoteSCMActivator); the methods in 3.1.2.5.2.3.x. Names and order follow the IDL; handle_t is not on the wire.
 // Pointers follow pointer_default(unique): a top-level [in]/[out] T* is [ref], T** is ref -> unique.
 import * as ndr from '../../ndr';
 import { COMVERSION, DUALSTRINGARRAY, MInterfacePointer, ORPCTHAT, ORPCTHIS } from '../types';
@@ -7,7 +7,7 @@ import { COMVERSION, DUALSTRINGARRAY, MInterfacePointer, ORPCTHAT, ORPCTHIS } fr
 export const IID_IRemoteSCMActivator = '000001a0-0000-0000-c000-000000000046';
 export const IID_IRemoteActivation = '4d9f4ab8-7d1c-11cf-861e-0020af6e7c57';
 
-// MS-DCOM 3.1.2.5.2.3.1 RemoteGetClassObject (opnums 0-2 are Opnum0NotUsedOnWire..Opnum2NotUsedOnWire)
+// MS-DCOM 3.1.2.5.2.3.2 RemoteGetClassObject (opnums 0-2 are Opnum0NotUsedOnWire..Opnum2NotUsedOnWire, 3.1.2.5.2.2)
 const RemoteGetClassObject = ndr.op(3, {
   in: {
     orpcthis: ndr.ref(ORPCTHIS),
@@ -20,7 +20,7 @@ const RemoteGetClassObject = ndr.op(3, {
   },
 });
 
-// MS-DCOM 3.1.2.5.2.3.2 RemoteCreateInstance
+// MS-DCOM 3.1.2.5.2.3.3 RemoteCreateInstance
 const RemoteCreateInstance = ndr.op(4, {
   in: {
     orpcthis: ndr.ref(ORPCTHIS),
@@ -34,13 +34,13 @@ const RemoteCreateInstance = ndr.op(4, {
   },
 });
 
-// MS-DCOM 3.1.2.5.2.3 IRemoteSCMActivator, v0.0
+// MS-DCOM 3.1.2.5.2.2 IRemoteSCMActivator, v0.0
 export const IRemoteSCMActivator = ndr.iface('IRemoteSCMActivator', IID_IRemoteSCMActivator, 0, 0, {
   RemoteGetClassObject,
   RemoteCreateInstance,
 });
 
-// MS-DCOM 3.1.2.5.2.2.1 RemoteActivation
+// MS-DCOM 3.1.2.5.2.3.1 RemoteActivation
 const RemoteActivation = ndr.op(0, {
   in: {
     ORPCthis: ndr.ref(ORPCTHIS),
@@ -68,7 +68,7 @@ const RemoteActivation = ndr.op(0, {
   },
 });
 
-// MS-DCOM 3.1.2.5.2.2 IRemoteActivation, v0.0
+// MS-DCOM 3.1.2.5.2.1 IActivation (IRemoteActivation), v0.0
 export const IRemoteActivation = ndr.iface('IRemoteActivation', IID_IRemoteActivation, 0, 0, {
   RemoteActivation,
 });

@@ -5,11 +5,11 @@ import { silentLogger } from '../../base/log';
 import { EpmDatabase } from '../../rpc/epm-database';
 import { serveEndpointMapper } from '../../rpc/epm-server';
 import { serveMgmt } from '../../rpc/mgmt-server';
-import { RpcServer, type ListenAddress, type ServerAuthProvider, type ServerLimits } from '../../rpc/server';
+import { RpcServer, type ListenAddress, type RpcServerOptions, type ServerAuthProvider, type ServerLimits } from '../../rpc/server';
 import type { DualStringArray } from '../types';
-import { ClassRegistry, remoteActivationDispatcher, scmActivatorDispatcher } from './activation';
+import { ClassRegistry, remoteActivationDispatcher, scmActivatorDispatcher, type LaunchCheck } from './activation';
 import { ObjectExporter } from './exporter';
-import { CServerClass, cserverDispatcher } from './lab-class';
+import { CServerClass, cserverDispatcher, type CServerHooks } from './lab-class';
 import { OxidResolver } from './resolver';
 
 export * from './exporter';
@@ -32,6 +32,18 @@ export interface DcomServerOptions {
   /** Limits and rebind behaviour of the port-135 server (the RPC runtime's options). */
   limits?: Partial<ServerLimits>;
   acceptRebind?: boolean;
+  /** Ping period and missed pings before an OID expires (MS-DCOM 3.1.2.2: 120 s x 3). */
+  pingPeriodMs?: number;
+  pingsToExpire?: number;
+  /** The exporter's RPC hooks: per-call authorize (machine access policy), in-process firewall. */
+  exporterRpc?: Pick<RpcServerOptions, 'authorize' | 'firewall'>;
+  /** The port-135 server's in-process firewall. */
+  resolverRpc?: Pick<RpcServerOptions, 'firewall'>;
+  /** Refuse an activation (machine launch policy): throw ActivationRejected. */
+  checkLaunch?: LaunchCheck;
+  /** Serve the lab class CServer (default true), and how its ForwardCall calls back. */
+  withLabClass?: boolean;
+  cserver?: CServerHooks;
 }
 
 export interface DcomServer {
@@ -51,38 +63,46 @@ export interface DcomServer {
 export async function startDcomServer(o: DcomServerOptions): Promise<DcomServer> {
   const logger = o.logger ?? silentLogger;
   const hosts = o.hosts?.length ? o.hosts : [o.host ?? '127.0.0.1'];
+  const rpcCommon = { ...(o.limits ? { limits: o.limits } : {}), ...(o.acceptRebind !== undefined ? { acceptRebind: o.acceptRebind } : {}) };
   const exporter = new ObjectExporter({
-    host: hosts[0]!, port: o.exporterPort ?? 0, logger: logger.child({ part: 'exporter' }),
+    host: hosts[0]!, port: o.exporterPort ?? 0, logger: logger.child({ part: 'exporter' }), rpc: { ...rpcCommon, ...o.exporterRpc },
     ...(o.auth ? { auth: o.auth } : {}), ...(o.authnHint !== undefined ? { authnHint: o.authnHint } : {}),
   });
-  exporter.addInterface(cserverDispatcher(exporter));
+  const registry = new ClassRegistry();
+  if (o.withLabClass !== false) {
+    exporter.addInterface(cserverDispatcher(exporter, o.cserver));
+    registry.register(CServerClass);
+  }
   await exporter.start();
 
-  const registry = new ClassRegistry();
-  registry.register(CServerClass);
-  const oxidResolver = new OxidResolver(hosts);
+  const oxidResolver = new OxidResolver(hosts, {
+    logger: logger.child({ part: 'resolver' }),
+    ...(o.pingPeriodMs !== undefined ? { pingPeriodMs: o.pingPeriodMs } : {}), ...(o.pingsToExpire !== undefined ? { pingsToExpire: o.pingsToExpire } : {}),
+  });
   oxidResolver.register(exporter);
 
   const resolver = new RpcServer({
-    logger: logger.child({ part: 'resolver' }), ...(o.auth ? { auth: o.auth } : {}),
-    ...(o.limits ? { limits: o.limits } : {}), ...(o.acceptRebind !== undefined ? { acceptRebind: o.acceptRebind } : {}),
+    logger: logger.child({ part: 'resolver' }), ...(o.auth ? { auth: o.auth } : {}), ...rpcCommon, ...o.resolverRpc,
   });
   const epm = new EpmDatabase();
   serveEndpointMapper(resolver, epm);
   serveMgmt(resolver);
   resolver.addInterface(oxidResolver.dispatcher());
-  resolver.addInterface(scmActivatorDispatcher(registry, exporter));
-  resolver.addInterface(remoteActivationDispatcher(registry, exporter));
+  const actLog = logger.child({ part: 'activator' });
+  resolver.addInterface(scmActivatorDispatcher(registry, exporter, actLog, o.checkLaunch));
+  resolver.addInterface(remoteActivationDispatcher(registry, exporter, actLog, o.checkLaunch));
   let listening: ListenAddress[];
   try {
     listening = await resolver.listen(hosts.map((host) => ({ host, port: o.resolverPort ?? 135 })));
   } catch (e) {
+    oxidResolver.stop();
     await Promise.all([exporter.stop(), resolver.close()]);
     throw e;
   }
   return {
     resolver, resolverPort: listening[0]!.port, listening, exporter, oxidResolver, registry, epm, bindings: exporter.bindings,
     async stop() {
+      oxidResolver.stop();
       await Promise.all([resolver.close(), exporter.stop()]);
     },
   };

@@ -53,6 +53,18 @@ export function callerName(ctx: CallContext): string {
 /** One CServer instance (state per activation). */
 export class CServer {
   pings = 0;
+  /** ForwardCall bodies that ran (after pCallback unmarshaled). */
+  forwardCalls = 0;
+}
+
+/**
+ * How ForwardCall treats its callback. The DCOM layer only knows the interface; unmarshaling the
+ * client's IClientCallback and calling it back is the lab's (src/lab/callback.ts). Without a hook
+ * ForwardCall answers E_NOTIMPL.
+ */
+export interface CServerHooks {
+  /** Unmarshal pCallback, run the body; returns ForwardCall's HRESULT. Throw RpcFault to fault the call. */
+  forwardCall?: (pCallback: { ulCntData: number; abData: Buffer } | null, ctx: CallContext, obj: CServer) => Promise<number>;
 }
 
 /** A class the activator can create (MS-DCOM 3.1.2.5.2: the class table). */
@@ -70,12 +82,12 @@ export const CServerClass: ComClass = {
 };
 
 /** ICServer's handlers on an exporter: the call's IPID picks the instance. */
-export function cserverDispatcher(exporter: ObjectExporter): DispatchInterface {
+export function cserverDispatcher(exporter: ObjectExporter, hooks: CServerHooks = {}): DispatchInterface {
   return dispatcherFor(ICServer, {
-    // TODO: call IClientCallback::BackwardCall on the client's object (needs a DCOM client side).
-    ForwardCall: (_a, ctx) => {
-      exporter.implFor<CServer>(ctx, IID_ICServer);
-      return { ORPCthat: ORPCTHAT_EMPTY, hresult: HR.E_NOTIMPL };
+    ForwardCall: async (a, ctx) => {
+      const obj = exporter.implFor<CServer>(ctx, IID_ICServer);
+      const hresult = hooks.forwardCall ? await hooks.forwardCall(a.pCallback, ctx, obj) : HR.E_NOTIMPL;
+      return { ORPCthat: ORPCTHAT_EMPTY, hresult };
     },
     Ping: (a, ctx) => {
       exporter.implFor<CServer>(ctx, IID_ICServer).pings++;
