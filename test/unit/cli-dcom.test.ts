@@ -34,7 +34,7 @@ describe('dcomlab ping / activate / call', () => {
     expect(j.bindings.stringBindings).toEqual([{ towerId: 7, networkAddr: HOST }]);
   });
 
-  for (const method of ['create', 'activation']) {
+  for (const method of ['create', 'activation', 'classobject']) {
     it(`activate --method ${method}: OXID, bindings, exporter level, per-interface HRESULTs`, () => {
       const r = run(['activate', HOST, 'CServer', ...USER, '--auth-level', 'privacy', '--method', method,
         '--iid', 'ICServer', '--iid', '{00000000-0000-0000-C000-000000000046}', '--iid', '11111111-2222-3333-4444-555555555555', '--json']);

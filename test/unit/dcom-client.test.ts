@@ -57,7 +57,7 @@ describe('DcomClient against dcomlab serve', () => {
     expect(r.bindings.stringBindings).toEqual([{ towerId: 7, networkAddr: HOST }]);
   });
 
-  for (const method of ['create', 'activation'] as const) {
+  for (const method of ['create', 'activation', 'classobject'] as const) {
     for (const [name, level] of [['connect', LEVEL.connect], ['integrity', LEVEL.integrity], ['privacy', LEVEL.privacy]] as const) {
       it(`activates CServer by ${method} at ${name} and calls Ping, WhoAmI, QueryInterface, Release`, async () => {
         const c = client(auth(level));
@@ -91,9 +91,10 @@ describe('DcomClient against dcomlab serve', () => {
         expect(await qi[0]!.iface!.release()).toBe(0);
         expect(await srv!.iface!.release()).toBe(0);
         expect(await unk!.iface!.release()).toBe(0);
-        // Every reference released: the object left the exporter, and its IPID answers a fault.
+        // Every reference released: the object left the exporter, and its IPID answers the fault
+        // RPC_E_DISCONNECTED (MS-DCOM 3.1.1.5.4).
         expect(s.exporter.objectByOid(srv!.iface!.oid)).toBeUndefined();
-        await expect(srv!.iface!.call(ICServer, 'Ping', { value: 1 })).rejects.toThrow(DcomlabError);
+        await expect(srv!.iface!.call(ICServer, 'Ping', { value: 1 })).rejects.toMatchObject({ status: 0x80010108 });
       });
     }
   }

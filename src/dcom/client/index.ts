@@ -8,6 +8,7 @@ import { AuthLevel } from '../../pdu';
 import { RpcConnection, type ClientOptions } from '../../rpc/client';
 import { bindInterface } from '../../rpc/typed';
 import { IRemoteActivation, IRemoteSCMActivator } from '../interfaces/activation';
+import { IClassFactory, IID_IClassFactory } from '../interfaces/class-factory';
 import { decodeObjref, OBJREF_CUSTOM, type Objref } from '../objref';
 import { SORF_NOPING, TOWER_NCACN_IP_TCP, type ComVersion, type StdObjref } from '../types';
 import { activationPropertiesIn, checkActivation, CLIENT_COM_VERSION, readActivationReply, RPC_C_IMP_LEVEL_IDENTIFY, type ActivationReply } from './activation';
@@ -261,8 +262,42 @@ export class DcomClient implements ReferenceOwner {
     }
   }
 
-  private async classObjectActivation(_host: string, clsid: string, _iids: readonly string[]): Promise<ActivationResult> {
-    throw new ComError(0x80004001, `RemoteGetClassObject(${clsid}): not implemented yet`);
+  /**
+   * RemoteGetClassObject for IClassFactory (MS-DCOM 3.1.2.5.2.3.2), then
+   * IClassFactory::CreateInstance for the first IID and RemQueryInterface for the others (one
+   * instance, as CoCreateInstanceEx gives), then the class object is released.
+   */
+  private async classObjectActivation(host: string, clsid: string, iids: readonly string[]): Promise<ActivationResult> {
+    const c = await this.activator(host, IRemoteSCMActivator);
+    let reply: ActivationReply;
+    try {
+      const out = await c.call(IRemoteSCMActivator.ops.RemoteGetClassObject, {
+        orpcthis: orpcThis(CLIENT_COM_VERSION),
+        pActProperties: activationPropertiesIn({ clsid, iids: [IID_IClassFactory], serverName: host, authnLevel: this.level }),
+      });
+      checkActivation(out.hresult, `RemoteGetClassObject(${clsid}) at ${host}`);
+      if (!out.ppActProperties) throw new ComError(0x80004005, `RemoteGetClassObject(${clsid}) at ${host}: S_OK without properties`);
+      reply = readActivationReply(out.ppActProperties, [IID_IClassFactory]);
+    } finally {
+      await c.conn.close();
+    }
+    const cf = this.finishActivation('classobject', host, reply);
+    const factory = cf.interfaces[0]?.iface;
+    if (!factory) throw new ComError(cf.interfaces[0]?.hr ?? 0x80004002, `RemoteGetClassObject(${clsid}) at ${host}: no IClassFactory`);
+    try {
+      const made = await factory.call(IClassFactory, 'RemoteCreateInstance', { riid: iids[0]! });
+      const first = made.ppvObject ? decodeObjref(made.ppvObject.abData) : undefined;
+      if (failed(made.hresult) || !first || first.flags === OBJREF_CUSTOM) {
+        const hr = failed(made.hresult) ? made.hresult : 0x80004005;
+        return { ...cf, hr, interfaces: iids.map((iid) => ({ iid, hr })) };
+      }
+      const firstItf = this.wrap(factory.exporter, iids[0]!, { ...first.std });
+      const rest = iids.length > 1 ? await firstItf.queryInterface(iids.slice(1)) : [];
+      const interfaces = [{ iid: iids[0]!, hr: made.hresult, objref: first, iface: firstItf }, ...rest];
+      return { ...cf, hr: 0, interfaces };
+    } finally {
+      await factory.release().catch(() => undefined);
+    }
   }
 
   async close(): Promise<void> {
