@@ -5,7 +5,7 @@
 //
 // Matrix: level (PKT_PRIVACY, Impacket's default; CONNECT; PKT_INTEGRITY) x NTLM (v2; "v1"). Each cell:
 // CoCreateInstanceEx(CLSID_CServer, IID_ICServer) on 135, then on the exporter (Impacket binds it at
-// PKT_INTEGRITY: authnHint 4) Ping(41), WhoAmI, ForwardCall (E_NOTIMPL), RemQueryInterface(IUnknown /
+// PKT_INTEGRITY: authnHint 4) Ping(41), WhoAmI, ForwardCall(NULL) (E_POINTER), RemQueryInterface(IUnknown /
 // ICServer) and RemRelease; ComplexPing (add the OID: new set), SimplePing on that set, ComplexPing (delete
 // it) on the activation connection; ServerAlive2 and ResolveOxid2 on fresh unauthenticated connections to
 // 135. A wrong password fails activation.
@@ -96,9 +96,9 @@ describeWithPeers(['impacket'], 'Impacket DCOMConnection against dcomlab DCOM se
       expect(e?.object?.clsid).toBe(CLSID_CServer);
       expect(ok(out.ping, 'ping')).toEqual({ echo: 41, hr: 0 });
       expect(ok(out.whoami, 'whoami')).toEqual({ identity: 'LAB\\alice', hr: 0 });
-      // ForwardCall answers E_NOTIMPL; Impacket raises on the non-zero ErrorCode.
+      // ForwardCall(NULL) answers E_POINTER (nothing to call back); Impacket raises on the non-zero ErrorCode.
       expect(isErr(out.forward)).toBe(true);
-      expect((out.forward as PyErr).code).toBe(0x80004001);
+      expect((out.forward as PyErr).code).toBe(0x80004003);
       const qu = ok(out.qi_unknown, 'qi_unknown');
       expect(s.exporter.ipidEntry(qu.ipid)?.iid).toBe('00000000-0000-0000-c000-000000000046');
       const qs = ok(out.qi_icserver, 'qi_icserver');

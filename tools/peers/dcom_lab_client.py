@@ -16,7 +16,7 @@ one JSON object printed on stdout:
             ipidRemUnknown, string bindings, auth level Impacket then uses on the exporter
   ping:     ICServer::Ping(41) (opnum 4) -> echo, ErrorCode
   whoami:   ICServer::WhoAmI() (opnum 5) -> identity, ErrorCode
-  forward:  ICServer::ForwardCall(NULL) (opnum 3) -> ErrorCode (E_NOTIMPL expected, raised by Impacket)
+  forward:  ICServer::ForwardCall(NULL) (opnum 3) -> ErrorCode (E_POINTER expected: nothing to call back; raised by Impacket)
   qi_unknown / qi_icserver: IRemUnknown::RemQueryInterface(1, [IID]) -> the new IPID, and Ping on the ICServer one
   ping1:    DCOMConnection.pingServer(): ComplexPing(0, add=[oid]) on the activation connection -> set id, OIDs
   simple_ping: IObjectExporter(activation dce).SimplePing(set id from ping1) -> error_status (raises if non-zero)

@@ -13,6 +13,8 @@
 //   }
 import * as ndr from '../../ndr';
 import { identityName } from '../../auth/types';
+import { formatError, ObjrefError, RpcFault } from '../../base/errors';
+import { decodeObjref, OBJREF_CUSTOM, type Objref } from '../objref';
 import type { CallContext, DispatchInterface } from '../../rpc/server';
 import { dispatcherFor } from '../../rpc/typed';
 import { BSTR, MInterfacePointer, ORPCTHAT, ORPCTHIS } from '../types';
@@ -63,8 +65,27 @@ export class CServer {
  * ForwardCall answers E_NOTIMPL.
  */
 export interface CServerHooks {
-  /** Unmarshal pCallback, run the body; returns ForwardCall's HRESULT. Throw RpcFault to fault the call. */
-  forwardCall?: (pCallback: { ulCntData: number; abData: Buffer } | null, ctx: CallContext, obj: CServer) => Promise<number>;
+  /** Unmarshal the callback's OBJREF, run the body; returns ForwardCall's HRESULT. Throw RpcFault to fault the call. */
+  forwardCall?: (pCallback: Objref, ctx: CallContext, obj: CServer) => Promise<number>;
+}
+
+/** E_POINTER (MS-ERREF 2.1): ForwardCall(NULL) has nothing to call back. */
+const E_POINTER = 0x80004003;
+
+/**
+ * pCallback's OBJREF, as the stub unmarshals it before the method runs. A malformed one faults
+ * the call with RPC_E_INVALID_OBJREF 0x8001011D ("the marshaled interface data packet (OBJREF) has
+ * an invalid or unknown format", winerror.h) and the reason in the log; Windows' exact answer to
+ * each malformation is unverified.
+ */
+export function unmarshalCallback(p: { abData: Buffer }): Objref {
+  try {
+    const o = decodeObjref(p.abData);
+    if (o.flags === OBJREF_CUSTOM) throw new ObjrefError(4, `OBJREF_CUSTOM (clsid ${o.clsid}): no custom unmarshaler for a callback`);
+    return o;
+  } catch (e) {
+    throw new RpcFault(HR.RPC_E_INVALID_OBJREF, `pCallback: ${formatError(e)}`);
+  }
 }
 
 /** A class the activator can create (MS-DCOM 3.1.2.5.2: the class table). */
@@ -86,7 +107,9 @@ export function cserverDispatcher(exporter: ObjectExporter, hooks: CServerHooks 
   return dispatcherFor(ICServer, {
     ForwardCall: async (a, ctx) => {
       const obj = exporter.implFor<CServer>(ctx, IID_ICServer);
-      const hresult = hooks.forwardCall ? await hooks.forwardCall(a.pCallback, ctx, obj) : HR.E_NOTIMPL;
+      if (!a.pCallback) return { ORPCthat: ORPCTHAT_EMPTY, hresult: E_POINTER };
+      const objref = unmarshalCallback(a.pCallback);
+      const hresult = hooks.forwardCall ? await hooks.forwardCall(objref, ctx, obj) : HR.E_NOTIMPL;
       return { ORPCthat: ORPCTHAT_EMPTY, hresult };
     },
     Ping: (a, ctx) => {
