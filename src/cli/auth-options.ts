@@ -2,14 +2,13 @@
 // Secrets may come from the environment (DCOMLAB_PASSWORD, DCOMLAB_NT_HASH) so they stay out of
 // shell history; they are never logged.
 import type { Command } from 'commander';
-import { CredentialStore, parseCredentialConfig, accountFromSpec, parseUserSpec } from '../auth/credentials';
-import { NtlmAcceptor } from '../auth/ntlm/acceptor';
+import { parseCredentialConfig, accountFromSpec, parseUserSpec } from '../auth/credentials';
 import { NtlmInitiator } from '../auth/ntlm/initiator';
-import { SpnegoAcceptor } from '../auth/spnego/acceptor';
 import { SpnegoInitiator } from '../auth/spnego/initiator';
 import type { ClientCredentials, CredentialOptions, Initiator } from '../auth/types';
 import { AuthLevel, AuthType } from '../pdu';
 import type { ClientOptions, ServerAuthProvider } from '../rpc';
+import { credentialAuthProvider } from '../rpc/auth-provider';
 import { CliError } from './errors';
 
 export interface ClientAuthCliOptions {
@@ -76,13 +75,4 @@ export function serverCredentials(users: string[] = [], config?: unknown): Crede
 }
 
 /** NTLM (auth type 10) and SPNEGO with NTLM (auth type 9) acceptors over one credential store. */
-export function serverAuthProvider(opts: CredentialOptions): ServerAuthProvider {
-  const store = new CredentialStore(opts);
-  return {
-    acceptor(authType: number) {
-      if (authType === AuthType.winnt) return new NtlmAcceptor(store);
-      if (authType === AuthType.gss_negotiate) return new SpnegoAcceptor(store);
-      return undefined;
-    },
-  };
-}
+export const serverAuthProvider = (opts: CredentialOptions): ServerAuthProvider => credentialAuthProvider(opts);

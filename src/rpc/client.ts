@@ -163,7 +163,17 @@ export class RpcConnection {
       auth: a,
     });
     const answer = await new Promise<Pdu>((resolve, reject) => {
-      this.binds.set(callId, { resolve, reject });
+      // A server that never answers the bind (a black-holed port) is unavailable, not a hang.
+      const ms = this.opts.callTimeoutMs ?? 0;
+      const timer = ms > 0 ? setTimeout(() => {
+        this.binds.delete(callId);
+        reject(new ConnectionError(`no answer to the ${isBind ? 'bind' : 'alter_context'} from ${this.remote.host}:${this.remote.port}: timed out after ${ms} ms`, Status.rpc_s_server_unavailable));
+      }, ms) : undefined;
+      timer?.unref();
+      this.binds.set(callId, {
+        resolve: (p) => { if (timer) clearTimeout(timer); resolve(p); },
+        reject: (e) => { if (timer) clearTimeout(timer); reject(e); },
+      });
       this.sock.write(pdu);
     });
     if (answer.ptype === PType.bind_nak) {

@@ -12,3 +12,4 @@ export * from './known-interfaces';
 export { epm, twr_t, ept_entry_t, rpc_if_id_t } from './interfaces/epm';
 export { mgmt, rpc_if_id_vector_t } from './interfaces/mgmt';
 export * from './registry';
+export * from './auth-provider';

@@ -23,6 +23,20 @@ export type OrpcOut<O> = ndr.Out<O>;
 /** A FAILED() HRESULT (MS-ERREF 2.1: the severity bit). */
 export const failed = (hr: number) => (hr >>> 0) >= 0x80000000;
 
+/**
+ * The HRESULT a COM proxy reports for a call that failed in the RPC runtime: an HRESULT status as
+ * it is, a Win32/RPC status s as HRESULT_FROM_WIN32(s) (a fault with status 5 becomes E_ACCESSDENIED
+ * 0x80070005; an unreachable server RPC_S_SERVER_UNAVAILABLE 0x800706BA), an NCA status as
+ * RPC_S_CALL_FAILED 0x800706BE, anything else E_FAIL.
+ */
+export function proxyHresult(e: unknown): number {
+  const s = (e as { status?: number } | undefined)?.status;
+  if (typeof s !== 'number') return 0x80004005;
+  if (s >= 0x80000000) return s >>> 0;
+  if (s <= 0xffff) return (0x80070000 | s) >>> 0;
+  return 0x800706be;
+}
+
 /** The lower of two COM versions: what both sides speak (MS-DCOM 1.7, 3.2.4.2). */
 export function commonVersion(a: ComVersion, b: ComVersion): ComVersion {
   if (a.MajorVersion !== b.MajorVersion) return a.MajorVersion < b.MajorVersion ? a : b;

@@ -262,9 +262,16 @@ export class ObjectExporter {
     return { flags: obj.noPing ? SORF_NOPING : 0, cPublicRefs, oxid: this.oxid, oid: obj.oid, ipid: e.ipid };
   }
 
+  /**
+   * Where this exporter's OXID is resolved: an OBJREF's saResAddr is "the resolver address of the
+   * object exporter" (MS-DCOM 2.2.18.4), not the exporter's own endpoint. Set by whoever runs the
+   * resolver (startDcomServer); a resolver off port 135 is named `host[port]`.
+   */
+  resolverBindings: DualStringArray | undefined;
+
   /** The OBJREF_STANDARD octets (MS-DCOM 2.2.18.4) for a STDOBJREF of this exporter. */
   objrefBytes(iid: string, std: StdObjref): Buffer {
-    return encodeObjref({ flags: OBJREF_STANDARD, iid: lc(iid), std, saResAddr: this.bindings });
+    return encodeObjref({ flags: OBJREF_STANDARD, iid: lc(iid), std, saResAddr: this.resolverBindings ?? this.bindings });
   }
 
   /** A STDOBJREF as the MInterfacePointer (MS-DCOM 2.2.14) carrying its OBJREF_STANDARD. */

@@ -6,7 +6,7 @@ import { EpmDatabase } from '../../rpc/epm-database';
 import { serveEndpointMapper } from '../../rpc/epm-server';
 import { serveMgmt } from '../../rpc/mgmt-server';
 import { RpcServer, type ListenAddress, type RpcServerOptions, type ServerAuthProvider, type ServerLimits } from '../../rpc/server';
-import type { DualStringArray } from '../types';
+import { TOWER_NCACN_IP_TCP, type DualStringArray } from '../types';
 import { ClassRegistry, remoteActivationDispatcher, scmActivatorDispatcher, type LaunchCheck } from './activation';
 import { ObjectExporter } from './exporter';
 import { CServerClass, cserverDispatcher, type CServerHooks } from './lab-class';
@@ -99,8 +99,13 @@ export async function startDcomServer(o: DcomServerOptions): Promise<DcomServer>
     await Promise.all([exporter.stop(), resolver.close()]);
     throw e;
   }
+  const port = listening[0]!.port;
+  exporter.resolverBindings = {
+    stringBindings: hosts.map((h) => ({ towerId: TOWER_NCACN_IP_TCP, networkAddr: port === 135 ? h : `${h}[${port}]` })),
+    securityBindings: exporter.bindings.securityBindings,
+  };
   return {
-    resolver, resolverPort: listening[0]!.port, listening, exporter, oxidResolver, registry, epm, bindings: exporter.bindings,
+    resolver, resolverPort: port, listening, exporter, oxidResolver, registry, epm, bindings: exporter.bindings,
     async stop() {
       oxidResolver.stop();
       await Promise.all([resolver.close(), exporter.stop()]);
