@@ -34,7 +34,7 @@ import os from 'node:os';
 import path from 'node:path';
 import readline from 'node:readline';
 import { pathToFileURL } from 'node:url';
-import { BENCH_DIR, CLI, OUT_DIR, ROOT, fmtInt, fmtNum, killChildren, machineInfo, mdTable, passMiss, runResultChild, spawnTracked, textTable } from './lib.mjs';
+import { BENCH_DIR, CLI, OUT_DIR, ROOT, fmtInt, fmtNum, killChildren, machineInfo, mdTable, passMiss, runResultChild, spawnTracked, textTable, writeBenchmarksSection } from './lib.mjs';
 import { summariseProfile } from './profile.mjs';
 
 const SECTION = '## DCOM';
@@ -634,19 +634,7 @@ function sectionMarkdown(res) {
 }
 
 function writeBenchmarksMd(res) {
-  const file = path.join(ROOT, 'BENCHMARKS.md');
-  const section = sectionMarkdown(res).trimEnd() + '\n';
-  // Read-modify-write of this section only, read just before writing.
-  let text = existsSync(file) ? readFileSync(file, 'utf8') : '# Benchmarks\n';
-  const m = /^## DCOM[ \t]*$/m.exec(text);
-  if (!m) {
-    text = `${text.trimEnd()}\n\n${section}`;
-  } else {
-    const rest = text.slice(m.index + m[0].length);
-    const next = rest.search(/^## /m);
-    text = text.slice(0, m.index) + section + (next < 0 ? '' : '\n' + rest.slice(next));
-  }
-  writeFileSync(file, text.trimEnd() + '\n');
+  const file = writeBenchmarksSection(SECTION, sectionMarkdown(res));
   log(`wrote the "${SECTION}" section of ${path.relative(process.cwd(), file)}`);
 }
 

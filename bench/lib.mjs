@@ -1,7 +1,7 @@
 // Shared helpers for the benchmarks: finding captures, running a child process with its
 // stdout thrown away (or counted), machine facts, table formatting.
 import { spawn, execFileSync } from 'node:child_process';
-import { existsSync, openSync, closeSync, readdirSync, readFileSync, statSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, openSync, closeSync, readdirSync, readFileSync, statSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import readline from 'node:readline';
@@ -346,4 +346,24 @@ export function runResultChild(cmd, args, onLine = () => {}) {
       else resolve(result);
     });
   });
+}
+
+/**
+ * Replace the `heading` section of BENCHMARKS.md (from its "## " line to the next "## " line) with
+ * `section`, or append it; read just before writing, so benches run one after another keep each
+ * other's sections.
+ */
+export function writeBenchmarksSection(heading, section) {
+  const file = path.join(ROOT, 'BENCHMARKS.md');
+  let text = existsSync(file) ? readFileSync(file, 'utf8') : '# Benchmarks\n';
+  const m = new RegExp(`^${heading.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}[ \\t]*$`, 'm').exec(text);
+  const body = section.trimEnd() + '\n';
+  if (!m) text = `${text.trimEnd()}\n\n${body}`;
+  else {
+    const rest = text.slice(m.index + m[0].length);
+    const next = rest.search(/^## /m);
+    text = text.slice(0, m.index) + body + (next < 0 ? '' : '\n' + rest.slice(next));
+  }
+  writeFileSync(file, text.trimEnd() + '\n');
+  return file;
 }
