@@ -3,7 +3,10 @@
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import type { ServerLimits } from '../rpc';
-import { CLSID_CServer, startDcomServer, type DcomServer } from '../dcom/server';
+import { CLSID_CServer, startDcomServer, type DcomServer, type DcomServerOptions } from '../dcom/server';
+import { accessAuthorizer, forwardCallHook, launchChecker, parsePolicySpec } from '../lab';
+import { accountFromSpec, clientCredentialsFromSpec } from '../auth/credentials';
+import type { Logger } from '../base/log';
 import { cliLogger, collect, parseIfSpec, parsePort } from './common';
 import { serverAuthProvider, serverCredentials } from './auth-options';
 import { CliError } from './errors';
@@ -11,6 +14,8 @@ import { CliError } from './errors';
 interface ServeConfig {
   hosts?: string[];
   epmPort?: number;
+  /** Addresses announced in string bindings instead of `hosts` (NAT). */
+  publicAddresses?: string[];
   /** The object exporter's port (0 = dynamic). */
   exporterPort?: number;
   /** The exporter's authnHint (MS-DCOM 2.2.22.2.8.1), default 4 (PKT). */
@@ -31,10 +36,17 @@ interface ServeConfig {
 
 interface ServeCliOptions {
   user?: string[];
+  admin?: string[];
+  policy?: string;
+  callbackIdentity?: string;
+  processUser?: string;
+  callbackTimeout?: string;
+  fidelity?: string;
   host?: string[];
   /** commander stores `--epm-port, --resolver-port` under the last long name. */
   resolverPort?: string;
   exporterPort?: string;
+  publicAddress?: string[];
   config?: string;
   logLevel?: string;
 }
@@ -46,12 +58,48 @@ export function registerServe(program: Command): void {
     .option('--host <addr>', 'address to listen on (repeatable; IPv4 or IPv6)', collect)
     .option('--epm-port, --resolver-port <n>', 'port of the endpoint mapper, OXID resolver and activator', '135')
     .option('--exporter-port <n>', 'port of the object exporter (0 = dynamic)', '0')
+    .option('--public-address <addr>', 'announce this address in string bindings instead of --host (repeatable; NAT and lab setups)', collect)
     .option('--config <file>', 'JSON configuration (hosts, epmPort, limits, endpoints, accounts)')
     .option('--user <[DOMAIN\\]NAME:PASSWORD>', 'an account clients may authenticate as (repeatable)', collect)
+    .option('--admin <[DOMAIN\\]NAME:PASSWORD>', 'an account in Administrators (repeatable)', collect)
+    .option('--policy <spec>', 'machine-wide DCOM policy: xp-sp2, pre-sp2, open, or JSON {preset, access, launch, minAuthLevel} (default: none enforced)')
+    .option('--callback-identity <mode>', 'how ForwardCall calls back: impersonate (anonymous off this box, as XP SP2 does) or process (--process-user)', 'impersonate')
+    .option('--process-user <[DOMAIN\\]NAME:PASSWORD>', "the server process's own account, for --callback-identity process")
+    .option('--callback-timeout <ms>', "timeout of resolving the client's OXID and reaching its exporter", '5000')
+    .option('--fidelity <f>', "windows (an unresolvable callback is E_OUTOFMEMORY) or rpc-error (the RPC status itself)", 'windows')
     .option('--log-level <level>', 'trace, debug, info, warn, error', 'info')
     .action(async (o: ServeCliOptions) => {
       await runServe(o);
     });
+}
+
+/** The lab's server-side options: the machine policy and how ForwardCall calls back. */
+function labOptions(o: ServeCliOptions, hosts: string[], resolverPort: number, log: Logger): Partial<DcomServerOptions> {
+  const mode = (o.callbackIdentity ?? 'impersonate').toLowerCase();
+  if (mode !== 'impersonate' && mode !== 'process') throw new CliError(`--callback-identity must be impersonate or process, not ${o.callbackIdentity}`);
+  if (mode === 'process' && !o.processUser) throw new CliError('--callback-identity process needs --process-user DOMAIN\\NAME:PASSWORD (the same account must exist on the client box)');
+  const fidelity = o.fidelity ?? 'windows';
+  if (fidelity !== 'windows' && fidelity !== 'rpc-error') throw new CliError(`--fidelity must be windows or rpc-error, not ${o.fidelity}`);
+  const timeout = Number(o.callbackTimeout ?? 5000);
+  if (!Number.isInteger(timeout) || timeout <= 0) throw new CliError(`--callback-timeout must be a positive number of ms, not ${o.callbackTimeout}`);
+  const out: Partial<DcomServerOptions> = {
+    cserver: forwardCallHook({
+      identity: mode === 'process' ? { mode: 'process', account: clientCredentialsFromSpec(o.processUser!) } : { mode: 'impersonate' },
+      resolverPort, resolveTimeoutMs: timeout, fidelity, logger: log, ...(hosts.length === 1 ? { localAddress: hosts[0]! } : {}),
+    }),
+  };
+  if (o.policy) {
+    let policy;
+    try {
+      policy = parsePolicySpec(o.policy);
+    } catch (e) {
+      throw new CliError(`--policy: ${(e as Error).message}`);
+    }
+    log.info({ policy: policy.describe() }, 'machine-wide DCOM policy');
+    out.exporterRpc = { authorize: accessAuthorizer(policy, log) };
+    out.checkLaunch = launchChecker(policy, log);
+  }
+  return out;
 }
 
 function loadConfig(file?: string): ServeConfig {
@@ -72,13 +120,18 @@ async function runServe(o: ServeCliOptions): Promise<void> {
   const creds = serverCredentials(o.user, accounts || guest !== undefined || allowAnonymous !== undefined || serverName || serverDomain
     ? { accounts: accounts ?? [], guest, allowAnonymous, serverName, serverDomain }
     : undefined);
+  const adminAccounts = (o.admin ?? []).map((u) => accountFromSpec(u, ['Administrators']));
+  creds.accounts.push(...adminAccounts);
+  const lab = labOptions(o, hosts, epmPort, log);
   const exporterPort = o.exporterPort !== undefined && o.exporterPort !== '0' ? parsePort(o.exporterPort, '--exporter-port') : cfg.exporterPort ?? 0;
   let dcom: DcomServer;
   try {
     dcom = await startDcomServer({
       hosts, resolverPort: epmPort, exporterPort, logger: log, auth: serverAuthProvider(creds),
+      ...((o.publicAddress ?? cfg.publicAddresses)?.length ? { publicAddresses: o.publicAddress ?? cfg.publicAddresses! } : {}),
       ...(cfg.limits ? { limits: cfg.limits } : {}), ...(cfg.acceptRebind !== undefined ? { acceptRebind: cfg.acceptRebind } : {}),
       ...(cfg.authnHint !== undefined ? { authnHint: cfg.authnHint } : {}),
+      ...lab,
     });
   } catch (e) {
     const err = e as NodeJS.ErrnoException;
@@ -99,7 +152,8 @@ async function runServe(o: ServeCliOptions): Promise<void> {
   const show = (h: string) => (h.includes(':') ? `[${h}]` : h);
   for (const b of bound) process.stdout.write(`dcomlab: endpoint mapper listening on ${show(b.host)}:${b.port}\n`);
   process.stdout.write(`dcomlab: object exporter listening on ${show(hosts[0]!)}:${dcom.exporter.listeningPort} ` +
-    `(OXID 0x${dcom.exporter.oxid.toString(16).padStart(16, '0')}; class CServer {${CLSID_CServer.toUpperCase()}})\n`);
+    `(OXID 0x${dcom.exporter.oxid.toString(16).padStart(16, '0')}; class CServer {${CLSID_CServer.toUpperCase()}}); ` +
+    `string bindings ${dcom.bindings.stringBindings.map((b) => b.networkAddr).join(' ')}\n`);
   await new Promise<void>((resolve) => {
     const stop = (sig: string) => {
       log.info({ signal: sig }, 'stopping');

@@ -39,6 +39,8 @@ export interface CallbackOptions {
   /** 'windows' (default): an unmarshal failure is E_OUTOFMEMORY; 'rpc-error': the underlying status. */
   fidelity?: 'windows' | 'rpc-error';
   logger?: Logger;
+  /** Call back from this address (the server box's own). */
+  localAddress?: string;
   /** Told about each ForwardCall: what happened, for scenario reports. */
   onForward?: (r: ForwardRecord) => void;
 }
@@ -79,6 +81,7 @@ export function forwardCallHook(o: CallbackOptions): CServerHooks {
         auth: { credentials: callbackCredentials(o.identity), level },
         exporterLevel: level, resolverLevel: level, resolverPort,
         connectTimeoutMs: timeout, callTimeoutMs: timeout, noPing: true, logger: log,
+        ...(o.localAddress ? { localAddress: o.localAddress } : {}),
       });
       const finish = (hr: number) => {
         rec.hresult = hr;

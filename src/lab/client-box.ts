@@ -44,6 +44,8 @@ export interface ClientBoxOptions {
   policy: DcomPolicy;
   firewall?: Firewall;
   logger?: Logger;
+  /** This box's exporter port (0 = dynamic; a fixed one lets a real firewall rule name it). */
+  exporterPort?: number;
   /** Timeout of the client's own calls (activation, ForwardCall). */
   callTimeoutMs?: number;
 }
@@ -82,7 +84,7 @@ export class ClientBox {
       });
     });
     this.dcom = await startDcomServer({
-      hosts: [this.o.host], resolverPort: this.o.resolverPort, exporterPort: 0, logger: this.log,
+      hosts: [this.o.host], resolverPort: this.o.resolverPort, exporterPort: this.o.exporterPort ?? 0, logger: this.log,
       auth: credentialAuthProvider(this.o.accounts),
       exporterRpc: { authorize, ...(this.o.firewall ? { firewall: this.o.firewall.rule('exporter') } : {}) },
       resolverRpc: this.o.firewall ? { firewall: this.o.firewall.rule('resolver') } : {},
@@ -108,7 +110,7 @@ export class ClientBox {
     const std = x.marshalInterface(obj, IID_IClientCallback)!;
     const abData = x.objrefBytes(IID_IClientCallback, std);
     const client = new DcomClient({
-      auth: this.o.auth, resolverPort: this.o.resolverPort, logger: this.log, noPing: true,
+      auth: this.o.auth, resolverPort: this.o.resolverPort, logger: this.log, noPing: true, localAddress: this.o.host,
       callTimeoutMs: this.o.callTimeoutMs ?? 30_000, connectTimeoutMs: this.o.callTimeoutMs ?? 30_000,
     });
     const res: ClientRunResult = { activationHr: 0, callbacks: this.arrivals };

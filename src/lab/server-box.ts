@@ -29,6 +29,6 @@ export async function startServerBox(o: ServerBoxOptions): Promise<DcomServer> {
     exporterRpc: { authorize: accessAuthorizer(o.policy, log), ...(o.firewall ? { firewall: o.firewall.rule('exporter') } : {}) },
     resolverRpc: o.firewall ? { firewall: o.firewall.rule('resolver') } : {},
     checkLaunch: launchChecker(o.policy, log),
-    cserver: forwardCallHook({ ...o.callback, logger: log }),
+    cserver: forwardCallHook({ localAddress: o.host, ...o.callback, logger: log }),
   });
 }

@@ -23,6 +23,8 @@ export interface ClientOptions {
   assocGroupId?: number;
   /** Largest reassembled response. */
   maxResponseSize?: number;
+  /** Source address to connect from (a lab box's own address on a shared loopback). */
+  localAddress?: string;
   /** Authenticate the association (MS-RPCE 3.3.1.5.2) with this initiator at this level. */
   auth?: { initiator: Initiator; level: number; contextId?: number };
 }
@@ -111,7 +113,7 @@ export class RpcConnection {
   /** Open a TCP connection (no bind yet). */
   static connect(host: string, port: number, opts: ClientOptions = {}): Promise<RpcConnection> {
     return new Promise((resolve, reject) => {
-      const sock = net.connect({ host, port });
+      const sock = net.connect({ host, port, ...(opts.localAddress ? { localAddress: opts.localAddress } : {}) });
       const ms = opts.connectTimeoutMs ?? 10_000;
       const timer = setTimeout(() => {
         sock.destroy();

@@ -25,6 +25,7 @@ import { serverAuthProvider, serverCredentials } from '../../src/cli/auth-option
 import { startDcomServer, type DcomServer } from '../../src/dcom/server';
 import { CLSID_CServer, IID_ICServer } from '../../src/dcom/server/lab-class';
 import { parseJson, python } from './helpers';
+import { serve } from '../support/cli';
 
 const CLIENT_PY = path.join(PEERS_DIR, 'dcom_lab_client.py');
 const HOST = '127.0.0.5';
@@ -148,5 +149,35 @@ describeWithPeers(['impacket'], 'Impacket DCOMConnection against dcomlab DCOM se
     const out = await client(['--user', ALICE.user, '--domain', ALICE.domain, '--password', WRONG_PASSWORD, '--only-create']);
     expect(isErr(out.create)).toBe(true);
     expect(JSON.stringify(out.create)).toMatch(/access_denied|ACCESS_DENIED/i);
+  }, 60_000);
+});
+
+// Impacket as a plain DCOM client against `dcomlab serve --policy xp-sp2` (the built command, its own
+// process): XP SP2's MachineLaunchRestriction lets Administrators launch and activate remotely and
+// Everyone only locally, so a non-admin account's remote activation is E_ACCESSDENIED and an
+// administrator's succeeds.
+describeWithPeers(['impacket'], 'Impacket against dcomlab serve --policy xp-sp2', () => {
+  let srv: ReturnType<typeof serve>;
+  const BOSS = { user: 'boss', domain: 'LAB', password: 'Boss-Pass1!' };
+  beforeAll(async () => {
+    srv = serve(['--host', HOST, '--resolver-port', '135', '--policy', 'xp-sp2', '--user', ALICE.spec, '--admin', `LAB\\boss:${BOSS.password}`], {}, 2);
+    const r = await srv.ready;
+    expect(r.code, r.err).toBeNull();
+  });
+  afterAll(() => {
+    srv?.p.kill('SIGTERM');
+  });
+
+  it('a non-admin account is denied activation with E_ACCESSDENIED', async () => {
+    const out = await client(['--user', ALICE.user, '--domain', ALICE.domain, '--password', ALICE.password, '--only-create']);
+    expect(isErr(out.create)).toBe(true);
+    expect((out.create as PyErr).code).toBe(0x80070005);
+  }, 60_000);
+
+  it('an Administrators account activates and calls Ping', async () => {
+    const out = await client(['--user', BOSS.user, '--domain', BOSS.domain, '--password', BOSS.password]);
+    ok(out.create, 'create');
+    expect(ok(out.ping, 'ping')).toEqual({ echo: 41, hr: 0 });
+    expect(ok(out.whoami, 'whoami').identity).toBe('LAB\\boss');
   }, 60_000);
 });

@@ -146,3 +146,37 @@ describe('DcomClient against dcomlab serve', () => {
     expect(a.hr).toBe(0);
   });
 });
+
+describe('string bindings of a server on several addresses, and announced addresses (NAT)', () => {
+  it('lists every address served; the client picks the one it asked, and reaches the object there', async () => {
+    const s = await startDcomServer({ hosts: ['127.0.0.1', '127.0.0.14'], resolverPort: 0 });
+    const c = new DcomClient({ resolverPort: s.resolverPort, noPing: true });
+    try {
+      const port = s.exporter.listeningPort;
+      expect(s.bindings.stringBindings.map((b) => b.networkAddr)).toEqual([`127.0.0.1[${port}]`, `127.0.0.14[${port}]`]);
+      const a = await c.activate('127.0.0.14', CLSID_CServer, [IID_ICServer]);
+      expect(a.exporter.binding).toBe(`127.0.0.14[${port}]`);
+      expect((await a.interfaces[0]!.iface!.call(ICServer, 'Ping', { value: 3 })).echo).toBe(3);
+    } finally {
+      await c.close();
+      await s.stop();
+    }
+  });
+
+  it('announces public addresses instead, in the exporter bindings and the OBJREFs\' resolver address', async () => {
+    const s = await startDcomServer({ host: '127.0.0.1', publicAddresses: ['192.0.2.7'], resolverPort: 0 });
+    const c = new DcomClient({ resolverPort: s.resolverPort, noPing: true, bindingChoice: { host: '127.0.0.1' } });
+    try {
+      const port = s.exporter.listeningPort;
+      expect(s.bindings.stringBindings).toEqual([{ towerId: 7, networkAddr: `192.0.2.7[${port}]` }]);
+      const a = await c.activate('127.0.0.1', CLSID_CServer, [IID_ICServer]);
+      const o = a.interfaces[0]!.objref!;
+      expect('saResAddr' in o && o.saResAddr.stringBindings).toEqual([{ towerId: 7, networkAddr: `192.0.2.7[${s.resolverPort}]` }]);
+      expect(a.exporter.binding).toBe(`127.0.0.1[${port}]`); // the client's override (behind the NAT)
+      expect((await a.interfaces[0]!.iface!.call(ICServer, 'Ping', { value: 4 })).echo).toBe(4);
+    } finally {
+      await c.close();
+      await s.stop();
+    }
+  });
+});

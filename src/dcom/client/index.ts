@@ -45,6 +45,8 @@ export interface DcomClientOptions {
   noPing?: boolean;
   connectTimeoutMs?: number;
   callTimeoutMs?: number;
+  /** Connect from this address (a lab box's own address). */
+  localAddress?: string;
 }
 
 export type ActivationMethod = 'create' | 'activation' | 'classobject';
@@ -80,6 +82,7 @@ export class DcomClient implements ReferenceOwner {
       if (auth) o.auth = auth;
       if (this.opts.connectTimeoutMs !== undefined) o.connectTimeoutMs = this.opts.connectTimeoutMs;
       if (this.opts.callTimeoutMs !== undefined) o.callTimeoutMs = this.opts.callTimeoutMs;
+      if (this.opts.localAddress !== undefined) o.localAddress = this.opts.localAddress;
       return o;
     };
   }

@@ -112,6 +112,13 @@ export type ReclaimResult = 'reclaimed' | 'recently-called' | 'no-ping' | 'unkno
 export interface ObjectExporterOptions {
   /** Address to listen on (loopback in the lab), also the address put in the string bindings. */
   host: string;
+  /** More addresses to listen on, on the same port; each is listed in the string bindings. */
+  moreHosts?: string[];
+  /**
+   * The addresses to announce instead of the ones listened on (NAT, lab setups): each becomes a
+   * `addr[port]` string binding (MS-DCOM 2.2.19.3), with the port the exporter really listens on.
+   */
+  publicAddresses?: string[];
   /** 0 = a dynamic port. */
   port?: number;
   auth?: ServerAuthProvider;
@@ -149,6 +156,8 @@ export class ObjectExporter {
   readonly oidRemUnknown: bigint;
   readonly log: Logger;
   private readonly host: string;
+  private readonly moreHosts: string[];
+  private readonly publicAddresses: string[] | undefined;
   private readonly port: number;
   private readonly principalName: string;
   private readonly ipidTable = new Map<string, IpidEntry>();
@@ -159,6 +168,8 @@ export class ObjectExporter {
 
   constructor(o: ObjectExporterOptions) {
     this.host = o.host;
+    this.moreHosts = o.moreHosts ?? [];
+    this.publicAddresses = o.publicAddresses?.length ? o.publicAddresses : undefined;
     this.port = o.port ?? 0;
     this.oxid = o.oxid ?? randomU64();
     this.authnHint = o.authnHint ?? AUTHN_LEVEL_PKT;
@@ -173,10 +184,11 @@ export class ObjectExporter {
     this.server.addInterface(this.classFactoryDispatcher());
   }
 
-  /** Start listening; returns the port. */
+  /** Start listening on every address (the first picks the port when it is 0); returns the port. */
   async start(): Promise<number> {
     const [a] = await this.server.listen({ host: this.host, port: this.port });
     this.boundPort = a!.port;
+    if (this.moreHosts.length) await this.server.listen(this.moreHosts.map((host) => ({ host, port: this.boundPort! })));
     return this.boundPort;
   }
 
@@ -197,7 +209,7 @@ export class ObjectExporter {
   get bindings(): DualStringArray {
     if (this.boundPort === undefined) throw new Error('the object exporter is not listening');
     return {
-      stringBindings: [{ towerId: TOWER_NCACN_IP_TCP, networkAddr: `${this.host}[${this.boundPort}]` }],
+      stringBindings: (this.publicAddresses ?? [this.host, ...this.moreHosts]).map((h) => ({ towerId: TOWER_NCACN_IP_TCP, networkAddr: `${h}[${this.boundPort}]` })),
       securityBindings: [{ authnSvc: RPC_C_AUTHN_WINNT, authzSvc: 0xffff, principalName: this.principalName }],
     };
   }

@@ -21,6 +21,8 @@ export interface DcomServerOptions {
   /** Address(es) to listen on; the first is the exporter's (and named in its string bindings). */
   host?: string;
   hosts?: string[];
+  /** Addresses to announce in the exporter's string bindings instead of `hosts` (NAT, lab setups). */
+  publicAddresses?: string[];
   /** The resolver/activator/endpoint-mapper port (135). */
   resolverPort?: number;
   /** 0 = dynamic. */
@@ -65,7 +67,8 @@ export async function startDcomServer(o: DcomServerOptions): Promise<DcomServer>
   const hosts = o.hosts?.length ? o.hosts : [o.host ?? '127.0.0.1'];
   const rpcCommon = { ...(o.limits ? { limits: o.limits } : {}), ...(o.acceptRebind !== undefined ? { acceptRebind: o.acceptRebind } : {}) };
   const exporter = new ObjectExporter({
-    host: hosts[0]!, port: o.exporterPort ?? 0, logger: logger.child({ part: 'exporter' }), rpc: { ...rpcCommon, ...o.exporterRpc },
+    host: hosts[0]!, moreHosts: hosts.slice(1), port: o.exporterPort ?? 0,
+    ...(o.publicAddresses?.length ? { publicAddresses: o.publicAddresses } : {}), logger: logger.child({ part: 'exporter' }), rpc: { ...rpcCommon, ...o.exporterRpc },
     ...(o.auth ? { auth: o.auth } : {}), ...(o.authnHint !== undefined ? { authnHint: o.authnHint } : {}),
   });
   const registry = new ClassRegistry();
@@ -93,7 +96,9 @@ export async function startDcomServer(o: DcomServerOptions): Promise<DcomServer>
   resolver.addInterface(remoteActivationDispatcher(registry, exporter, actLog, o.checkLaunch));
   let listening: ListenAddress[];
   try {
-    listening = await resolver.listen(hosts.map((host) => ({ host, port: o.resolverPort ?? 135 })));
+    // Every address on the same port (the first one picks it when it is 0).
+    listening = await resolver.listen({ host: hosts[0]!, port: o.resolverPort ?? 135 });
+    if (hosts.length > 1) listening.push(...await resolver.listen(hosts.slice(1).map((host) => ({ host, port: listening[0]!.port }))));
   } catch (e) {
     oxidResolver.stop();
     await Promise.all([exporter.stop(), resolver.close()]);
@@ -101,7 +106,7 @@ export async function startDcomServer(o: DcomServerOptions): Promise<DcomServer>
   }
   const port = listening[0]!.port;
   exporter.resolverBindings = {
-    stringBindings: hosts.map((h) => ({ towerId: TOWER_NCACN_IP_TCP, networkAddr: port === 135 ? h : `${h}[${port}]` })),
+    stringBindings: (o.publicAddresses?.length ? o.publicAddresses : hosts).map((h) => ({ towerId: TOWER_NCACN_IP_TCP, networkAddr: port === 135 ? h : `${h}[${port}]` })),
     securityBindings: exporter.bindings.securityBindings,
   };
   return {
