@@ -8,6 +8,10 @@ import { DcomClient, chooseBinding, parseNetworkAddr, type DcomAuth } from '../.
 import { CLSID_CServer, ICServer, IID_ICServer, IID_IUnknown, startDcomServer, type DcomServer } from '../../src/dcom/server';
 import { serverAuthProvider, serverCredentials } from '../../src/cli/auth-options';
 import { ALICE, LEVEL, WRONG_PASSWORD } from '../support/auth-lab';
+import { RpcServer } from '../../src/rpc/server';
+import { dispatcherFor } from '../../src/rpc/typed';
+import { IObjectExporter } from '../../src/dcom/interfaces/object-exporter';
+import { buildDualStringArray } from '../../src/dcom/types';
 
 const HOST = '127.0.0.1';
 const auth = (level: number, password: string = ALICE.password): DcomAuth => ({
@@ -177,6 +181,33 @@ describe('string bindings of a server on several addresses, and announced addres
     } finally {
       await c.close();
       await s.stop();
+    }
+  });
+});
+
+describe('OXID resolution against a resolver without ResolveOxid2 (a pre-5.2 host)', () => {
+  it('falls back to ResolveOxid on nca_s_op_rng_error and reports COM 5.1', async () => {
+    const srv = new RpcServer();
+    const calls: string[] = [];
+    srv.addInterface(dispatcherFor(IObjectExporter, {
+      ResolveOxid: (a) => {
+        calls.push(`ResolveOxid ${a.pOxid.toString(16)}`);
+        return {
+          ppdsaOxidBindings: buildDualStringArray({ stringBindings: [{ towerId: 7, networkAddr: '127.0.0.1[4242]' }], securityBindings: [] }),
+          pipidRemUnknown: '0000aaaa-0000-0000-0000-000000000001', pAuthnHint: 2, error_status: 0,
+        };
+      },
+    }));
+    const [addr] = await srv.listen({ host: '127.0.0.1', port: 0 });
+    const c = new DcomClient({ resolverPort: addr!.port });
+    try {
+      const info = await c.resolveOxid('127.0.0.1', 0x1234n);
+      expect(calls).toEqual(['ResolveOxid 1234']);
+      expect(info).toMatchObject({ ipidRemUnknown: '0000aaaa-0000-0000-0000-000000000001', authnHint: 2, comVersion: { MajorVersion: 5, MinorVersion: 1 } });
+      expect(info.bindings.stringBindings).toEqual([{ towerId: 7, networkAddr: '127.0.0.1[4242]' }]);
+    } finally {
+      await c.close();
+      await srv.close();
     }
   });
 });
