@@ -30,7 +30,7 @@ import os from 'node:os';
 import path from 'node:path';
 import readline from 'node:readline';
 import { pathToFileURL } from 'node:url';
-import { BENCH_DIR, OUT_DIR, ROOT, fmtInt, fmtNum, killChildren, machineInfo, mdTable, passMiss, runResultChild, spawnTracked, textTable, writeBenchmarksSection } from './lib.mjs';
+import { CLK_TCK, BENCH_DIR, OUT_DIR, ROOT, fmtInt, fmtNum, killChildren, machineInfo, mdTable, passMiss, runResultChild, spawnTracked, textTable, writeBenchmarksSection } from './lib.mjs';
 import { summariseProfile } from './profile.mjs';
 import { BENCH_IFACE } from './auth-iface.mjs';
 
@@ -45,13 +45,6 @@ const LEVELS = [
   { level: 5, name: 'PKT_INTEGRITY' },
   { level: 6, name: 'PKT_PRIVACY' },
 ];
-const CLK_TCK = (() => {
-  try {
-    return Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
-  } catch {
-    return 100;
-  }
-})();
 
 const log = (s) => process.stderr.write(`[bench auth] ${s}\n`);
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));

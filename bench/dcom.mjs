@@ -34,7 +34,7 @@ import os from 'node:os';
 import path from 'node:path';
 import readline from 'node:readline';
 import { pathToFileURL } from 'node:url';
-import { BENCH_DIR, CLI, OUT_DIR, ROOT, fmtInt, fmtNum, killChildren, machineInfo, mdTable, passMiss, runResultChild, spawnTracked, textTable, writeBenchmarksSection } from './lib.mjs';
+import { CLK_TCK, BENCH_DIR, CLI, OUT_DIR, ROOT, fmtInt, fmtNum, killChildren, machineInfo, mdTable, passMiss, runResultChild, spawnTracked, textTable, writeBenchmarksSection } from './lib.mjs';
 import { summariseProfile } from './profile.mjs';
 
 const SECTION = '## DCOM';
@@ -50,13 +50,6 @@ const SERVE_ARGS = ['serve', '--host', HOST, '--resolver-port', String(RESOLVER_
 const SERVE_CMD = `node dist/cli/main.js serve --host ${HOST} --resolver-port ${RESOLVER_PORT} --user '${USER}' --log-level warn`;
 const BUSY_RETRIES = 10;
 const BUSY_WAIT_MS = 30_000;
-const CLK_TCK = (() => {
-  try {
-    return Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
-  } catch {
-    return 100;
-  }
-})();
 
 const log = (s) => process.stderr.write(`[bench dcom] ${s}\n`);
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));

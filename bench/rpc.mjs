@@ -27,7 +27,7 @@ import os from 'node:os';
 import path from 'node:path';
 import readline from 'node:readline';
 import { pathToFileURL } from 'node:url';
-import { BENCH_DIR, CLI, OUT_DIR, ROOT, fmtInt, fmtNum, killChildren, machineInfo, mdTable, passMiss, runResultChild, spawnTracked, textTable, writeBenchmarksSection } from './lib.mjs';
+import { CLK_TCK, BENCH_DIR, CLI, OUT_DIR, ROOT, fmtInt, fmtNum, killChildren, machineInfo, mdTable, passMiss, runResultChild, spawnTracked, textTable, writeBenchmarksSection } from './lib.mjs';
 import { summariseProfile } from './profile.mjs';
 
 const SECTION = '## RPC runtime';
@@ -38,13 +38,6 @@ const SAMBA_HOST = '127.0.0.1';
 const EPM_PORT = 135;
 const SAMBA_SH = path.join(ROOT, 'tools', 'peers', 'samba.sh');
 const LOAD = path.join(BENCH_DIR, 'rpc-load.mjs');
-const CLK_TCK = (() => {
-  try {
-    return Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
-  } catch {
-    return 100;
-  }
-})();
 
 const log = (s) => process.stderr.write(`[bench rpc] ${s}\n`);
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
