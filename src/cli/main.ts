@@ -5,6 +5,7 @@ import { Command, CommanderError } from 'commander';
 import { formatError } from '../base/errors';
 import { registerDissect } from './dissect';
 import { registerDcom } from './dcom';
+import { registerLab } from './lab';
 import { registerEpm } from './epm';
 import { registerServe } from './serve';
 import { VERSION } from '../version';
@@ -21,6 +22,7 @@ async function main(argv: string[]): Promise<number> {
   registerServe(program);
   registerEpm(program);
   registerDcom(program);
+  registerLab(program);
   try {
     await program.parseAsync(argv);
     return 0;

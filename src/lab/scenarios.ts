@@ -155,7 +155,7 @@ export function describeExpectation(e: Expectation): string {
   return parts.join('; ');
 }
 
-function compare(e: Expectation, o: Observed): string[] {
+export function compare(e: Expectation, o: Observed): string[] {
   const bad: string[] = [];
   const check = (what: string, want: unknown, got: unknown, show: (x: never) => string = (x) => String(x)) => {
     if (want !== undefined && want !== got) bad.push(`${what}: expected ${show(want as never)}, observed ${got === undefined ? 'nothing' : show(got as never)}`);

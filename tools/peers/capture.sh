@@ -53,7 +53,7 @@ start() {
 stop() {
   local dir=$1 pid i
   pid=$(our_pid "$dir") || { rm -f "$dir/capture.pid"; return 0; }
-  sleep 0.3   # let the last loopback packets reach the capture buffer
+  sleep 0.6   # libpcap hands packets over after its 250 ms timeout; dumpcap exits on SIGTERM without waiting
   kill -TERM "$pid" 2>/dev/null || true
   for ((i = 0; i < 100; i++)); do
     if ! alive "$pid"; then
