@@ -67,7 +67,7 @@ function section(res, o) {
   const topo = [['loopback', lb], ...(res.netns ? [['netns', res.netns]] : [])];
   const header = ['scenario', ...topo.map(([t]) => `${t} ms`), ...topo.map(([t]) => `${t} verdicts`)];
   const rows = lb.scenarios.map((s, i) => [s.name, ...topo.map(([, r]) => String(Math.round(r.scenarios[i].ms))), ...topo.map(([, r]) => r.scenarios[i].verdicts.join(' '))]);
-  rows.push(['all (sum)', ...topo.map(([, r]) => String(Math.round(r.totalMedianMs))), ...topo.map(() => '')]);
+  rows.push(['whole run (setup included)', ...topo.map(([, r]) => String(Math.round(r.totalMedianMs))), ...topo.map(() => '')]);
   L.push(mdTable([header, ...rows], ['l', ...topo.map(() => 'r'), ...topo.map(() => 'l')]));
   L.push('');
   L.push(`Resolver port: ${lb.port} on loopback${res.netns ? `, ${res.netns.port} on netns` : ''}.${res.netnsSkipped ? ` netns not measured: ${res.netnsSkipped}.` : ''}`);
