@@ -92,7 +92,8 @@ describe('class objects and RemQueryInterface2 over loopback', () => {
     expect(i1.std.oxid).toBe(s.exporter.oxid);
     expect(i1.std.oid).not.toBe(cf.std.oid);
     expect(i1.std.cPublicRefs).toBe(5);
-    expect(i1.saResAddr).toEqual(s.exporter.bindings);
+    // saResAddr names the OXID resolver (MS-DCOM 2.2.18.4), on its own port here (not 135).
+    expect(i1.saResAddr.stringBindings).toEqual([{ towerId: 7, networkAddr: `${HOST}[${s.resolverPort}]` }]);
     const c2 = await factory.call(IClassFactory.ops.RemoteCreateInstance, { ORPCthis: orpcthis(), riid: IID_ICServer }, { object: cf.std.ipid });
     expect(standard(c2.ppvObject!.abData).std.oid).not.toBe(i1.std.oid); // a new instance each time
 
@@ -150,7 +151,8 @@ describe('class objects and RemQueryInterface2 over loopback', () => {
     expect(again.std.ipid).toBe(srv.std.ipid);
     for (const o of [unk, again]) {
       expect(o.std).toMatchObject({ flags: 0, cPublicRefs: 5, oxid: s.exporter.oxid, oid: srv.std.oid });
-      expect(o.saResAddr).toEqual(s.exporter.bindings);
+      // saResAddr names the OXID resolver (MS-DCOM 2.2.18.4), on its own port here (not 135).
+    expect(o.saResAddr.stringBindings).toEqual([{ towerId: 7, networkAddr: `${HOST}[${s.resolverPort}]` }]);
     }
     expect(s.exporter.ipidEntry(unk.std.ipid)?.iid).toBe(IID_IUnknown);
 

@@ -125,7 +125,8 @@ describe('DCOM server answers over loopback (no authentication)', () => {
     if (o.flags !== OBJREF_STANDARD) throw new Error('not OBJREF_STANDARD');
     expect(o.iid).toBe(IID_ICServer);
     expect(o.std.oxid).toBe(s.exporter.oxid);
-    expect(o.saResAddr).toEqual(s.exporter.bindings);
+    // saResAddr names the OXID resolver (MS-DCOM 2.2.18.4), on its own port here (not 135).
+    expect(o.saResAddr.stringBindings).toEqual([{ towerId: 7, networkAddr: `${HOST}[${s.resolverPort}]` }]);
 
     const ex = await RpcConnection.connect(HOST, s.exporter.listeningPort!);
     try {
@@ -135,7 +136,7 @@ describe('DCOM server answers over loopback (no authentication)', () => {
       const w = await srv.call(ICServer.ops.WhoAmI, { ORPCthis: orpcthis() }, { object: o.std.ipid });
       expect(w.identity).toBe('NT AUTHORITY\\ANONYMOUS LOGON');
       const f = await srv.call(ICServer.ops.ForwardCall, { ORPCthis: orpcthis(), pCallback: null }, { object: o.std.ipid });
-      expect(f.hresult).toBe(HR.E_NOTIMPL);
+      expect(f.hresult).toBe(0x80004003); // E_POINTER: ForwardCall(NULL) has nothing to call back
       // An unknown IPID: fault RPC_E_DISCONNECTED (MS-DCOM 3.1.1.5.4); the IRemUnknown IPID on ICServer: RPC_E_INVALID_IPID.
       await expect(srv.call(ICServer.ops.Ping, { ORPCthis: orpcthis(), value: 1 }, { object: randomUUID() })).rejects.toMatchObject({ status: HR.RPC_E_DISCONNECTED });
       await expect(srv.call(ICServer.ops.Ping, { ORPCthis: orpcthis(), value: 1 }, { object: s.exporter.ipidRemUnknown })).rejects.toMatchObject({ status: HR.RPC_E_INVALID_IPID });
