@@ -40,6 +40,7 @@ interface ServeCliOptions {
   policy?: string;
   callbackIdentity?: string;
   processUser?: string;
+  callbackUser?: string;
   callbackTimeout?: string;
   fidelity?: string;
   host?: string[];
@@ -63,8 +64,9 @@ export function registerServe(program: Command): void {
     .option('--user <[DOMAIN\\]NAME:PASSWORD>', 'an account clients may authenticate as (repeatable)', collect)
     .option('--admin <[DOMAIN\\]NAME:PASSWORD>', 'an account in Administrators (repeatable)', collect)
     .option('--policy <spec>', 'machine-wide DCOM policy: xp-sp2, pre-sp2, open, or JSON {preset, access, launch, minAuthLevel} (default: none enforced)')
-    .option('--callback-identity <mode>', 'how ForwardCall calls back: impersonate (anonymous off this box, as XP SP2 does) or process (--process-user)', 'impersonate')
+    .option('--callback-identity <mode>', 'how ForwardCall calls back: impersonate (anonymous off this box, as XP SP2 does), process (--process-user) or account (--callback-user)', 'impersonate')
     .option('--process-user <[DOMAIN\\]NAME:PASSWORD>', "the server process's own account, for --callback-identity process")
+    .option('--callback-user <[DOMAIN\\]NAME:PASSWORD>', 'an explicit account to call back as, for --callback-identity account')
     .option('--callback-timeout <ms>', "timeout of resolving the client's OXID and reaching its exporter", '5000')
     .option('--fidelity <f>', "windows (an unresolvable callback is E_OUTOFMEMORY) or rpc-error (the RPC status itself)", 'windows')
     .option('--log-level <level>', 'trace, debug, info, warn, error', 'info')
@@ -76,15 +78,17 @@ export function registerServe(program: Command): void {
 /** The lab's server-side options: the machine policy and how ForwardCall calls back. */
 function labOptions(o: ServeCliOptions, hosts: string[], resolverPort: number, log: Logger): Partial<DcomServerOptions> {
   const mode = (o.callbackIdentity ?? 'impersonate').toLowerCase();
-  if (mode !== 'impersonate' && mode !== 'process') throw new CliError(`--callback-identity must be impersonate or process, not ${o.callbackIdentity}`);
+  if (mode !== 'impersonate' && mode !== 'process' && mode !== 'account') throw new CliError(`--callback-identity must be impersonate, process or account, not ${o.callbackIdentity}`);
   if (mode === 'process' && !o.processUser) throw new CliError('--callback-identity process needs --process-user DOMAIN\\NAME:PASSWORD (the same account must exist on the client box)');
+  if (mode === 'account' && !o.callbackUser) throw new CliError('--callback-identity account needs --callback-user DOMAIN\\NAME:PASSWORD');
   const fidelity = o.fidelity ?? 'windows';
   if (fidelity !== 'windows' && fidelity !== 'rpc-error') throw new CliError(`--fidelity must be windows or rpc-error, not ${o.fidelity}`);
   const timeout = Number(o.callbackTimeout ?? 5000);
   if (!Number.isInteger(timeout) || timeout <= 0) throw new CliError(`--callback-timeout must be a positive number of ms, not ${o.callbackTimeout}`);
   const out: Partial<DcomServerOptions> = {
     cserver: forwardCallHook({
-      identity: mode === 'process' ? { mode: 'process', account: clientCredentialsFromSpec(o.processUser!) } : { mode: 'impersonate' },
+      identity: mode === 'process' ? { mode: 'process', account: clientCredentialsFromSpec(o.processUser!) }
+        : mode === 'account' ? { mode: 'account', account: clientCredentialsFromSpec(o.callbackUser!) } : { mode: 'impersonate' },
       resolverPort, resolveTimeoutMs: timeout, fidelity, logger: log, ...(hosts.length === 1 ? { localAddress: hosts[0]! } : {}),
     }),
   };

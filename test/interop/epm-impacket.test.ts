@@ -308,15 +308,20 @@ describeWithPeers(['impacket'], '`dcomlab serve --config` (built CLI, 127.0.0.7:
     expect(miss.stderr).toContain('ept_s_not_registered');
   });
 
-  it('mgmt inq_if_ids lists the endpoint mapper only; SIGTERM stops the server with exit 0', async () => {
+  it('mgmt inq_if_ids lists what port 135 serves (epm, the OXID resolver, both activators); SIGTERM stops the server with exit 0', async () => {
     const out = parseJson<{ if_ids: Array<{ uuid: string; version: string }> }>(await python(MGMT_IFIDS_PY, [HOST]), 'mgmt_ifids.py');
-    expect(out.if_ids).toEqual([{ uuid: epm.uuid, version: '3.0' }]);
+    expect(out.if_ids).toEqual([
+      { uuid: epm.uuid, version: '3.0' },
+      { uuid: '99fcfec4-5260-101b-bbcb-00aa0021347a', version: '0.0' }, // IObjectExporter (MS-DCOM 3.1.2.5.1)
+      { uuid: '000001a0-0000-0000-c000-000000000046', version: '0.0' }, // IRemoteSCMActivator (3.1.2.5.2.2)
+      { uuid: '4d9f4ab8-7d1c-11cf-861e-0020af6e7c57', version: '0.0' }, // IActivation (3.1.2.5.2.1)
+    ]);
     const s = serve!;
     serve = undefined;
     const stopped = await s.stop();
     expect(stopped).toMatchObject({ code: 0, signal: null });
     expect(stopped.ms).toBeLessThan(5000);
     expect(s.stderr()).toContain('"signal":"SIGTERM"');
-    expect(s.stdout()).toBe(`dcomlab: endpoint mapper listening on ${HOST}:135\n`);
+    expect(s.stdout()).toMatch(new RegExp(`^dcomlab: endpoint mapper listening on ${HOST.replace(/\./g, '\\.')}:135\ndcomlab: object exporter listening on ${HOST.replace(/\./g, '\\.')}:\\d+ \\(OXID 0x[0-9a-f]{16}; [^\n]*\n$`));
   });
 });

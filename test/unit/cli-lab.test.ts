@@ -50,7 +50,7 @@ describe('dcomlab client against dcomlab serve', () => {
     expect(r.code, r.err).toBeNull();
   };
   const client = () => dcomlab(['client', '--server', '127.0.0.12', '--host', '127.0.0.13', '--resolver-port', PORT,
-    '--user', 'LAB\\labadmin', '--password', 'Adm1n-Lab!', '--accept', 'LAB\\dcomsvc:Svc-Lab1!']);
+    '--user', 'LAB\\labadmin', '--password', 'Adm1n-Lab!', '--accept', 'LAB\\dcomsvc:Svc-Lab1!', '--accept', 'LAB\\labadmin:Adm1n-Lab!']);
 
   it('callback as the process account: ForwardCall S_OK and BackwardCall ran as that account', async () => {
     await start(['--callback-identity', 'process', '--process-user', 'LAB\\dcomsvc:Svc-Lab1!']);
@@ -62,6 +62,16 @@ describe('dcomlab client against dcomlab serve', () => {
       'BackwardCall(1) ran as LAB\\dcomsvc at connect',
       '',
     ].join('\n'));
+  });
+
+  it('callback as an explicit account (--callback-identity account): BackwardCall ran as it', async () => {
+    await start(['--callback-identity', 'account', '--callback-user', 'LAB\\labadmin:Adm1n-Lab!']);
+    const r = client();
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/^BackwardCall\(1\) ran as LAB\\labadmin at connect$/m);
+    const bad = dcomlab(['serve', '--callback-identity', 'account']);
+    expect(bad.status).toBe(2);
+    expect(bad.stderr).toMatch(/--callback-identity account needs --callback-user/);
   });
 
   it('impersonating: the callback arrives anonymous, the xp-sp2 client box refuses it, exit 1', async () => {

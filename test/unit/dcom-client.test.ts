@@ -7,7 +7,7 @@ import { ComError, DcomlabError } from '../../src/base/errors';
 import { DcomClient, chooseBinding, parseNetworkAddr, type DcomAuth } from '../../src/dcom/client';
 import { CLSID_CServer, ICServer, IID_ICServer, IID_IUnknown, startDcomServer, type DcomServer } from '../../src/dcom/server';
 import { serverAuthProvider, serverCredentials } from '../../src/cli/auth-options';
-import { ALICE, LEVEL, WRONG_PASSWORD } from '../support/auth-lab';
+import { ALICE, LEVEL, WRONG_PASSWORD, captureLogger } from '../support/auth-lab';
 import { RpcServer } from '../../src/rpc/server';
 import { dispatcherFor } from '../../src/rpc/typed';
 import { IObjectExporter } from '../../src/dcom/interfaces/object-exporter';
@@ -210,4 +210,30 @@ describe('OXID resolution against a resolver without ResolveOxid2 (a pre-5.2 hos
       await srv.close();
     }
   });
+});
+
+describe('the DCOM client with NTLMv1 (and NTLMv1 with extended session security)', () => {
+  for (const ntlm of ['v1', 'ntlm2'] as const) {
+    for (const [name, level] of [['integrity', LEVEL.integrity], ['privacy', LEVEL.privacy]] as const) {
+      it(`${ntlm} at ${name}: activation, Ping, WhoAmI, pinging; the server saw that flavour`, async () => {
+        const log = captureLogger('debug');
+        const s = await startDcomServer({ host: HOST, resolverPort: 0, auth: serverAuthProvider(serverCredentials([ALICE.spec])), logger: log.logger });
+        const c = new DcomClient({ auth: { credentials: { user: ALICE.user, domain: ALICE.domain, password: ALICE.password, ntlm }, level }, resolverPort: s.resolverPort });
+        try {
+          const a = await c.activate(HOST, CLSID_CServer, [IID_ICServer]);
+          const itf = a.interfaces[0]!.iface!;
+          expect((await itf.invoke(ICServer, 'Ping', { value: 41 })).echo).toBe(41);
+          expect((await itf.invoke(ICServer, 'WhoAmI', {})).identity).toBe('LAB\\alice');
+          await c.pinger(HOST, s.resolverPort)!.tick();
+          expect(c.pinger(HOST, s.resolverPort)!.pings).toMatchObject({ complex: 1, failed: 0 });
+          const auths = log.records().filter((r) => r.msg === 'authenticated');
+          expect(auths.length).toBeGreaterThanOrEqual(3); // activator, exporter, resolver (pings)
+          for (const r of auths) expect(r).toMatchObject({ user: 'LAB\\alice', ntlm });
+        } finally {
+          await c.close();
+          await s.stop();
+        }
+      });
+    }
+  }
 });
