@@ -92,7 +92,46 @@ make_dcomlab_epm_samba_lookup() {
   check "$out"
 }
 
-ALL=(impacket-rpcdump-samba-epm dcomlab-epm-session dcomlab-epm-samba-lookup)
+# ---------------------------------------------------------------------------------------------------
+# impacket-dcom-dcomlab-LEVEL: Impacket's DCOMConnection (tools/peers/dcom_lab_client.py) against
+# `dcomlab serve` on 127.0.0.6 (port 135 and a dynamic exporter port), account LAB\alice / Secret1!,
+# NTLMv2: activation of CServer, Ping(41), WhoAmI, ForwardCall(NULL), RemQueryInterface, RemRelease,
+# ComplexPing/SimplePing, ServerAlive2, ResolveOxid2.
+make_impacket_dcom_dcomlab() {
+  local level=$1 out=$project/pcaps/impacket-dcom-dcomlab-$1.pcapng pid
+  npm run build --silent >"$work/build.out" 2>&1 || { cat "$work/build.out" >&2; return 1; }
+  bash "$peers/capture.sh" start "$work" "$work/capture.pcapng" 'host 127.0.0.6'
+  node dist/cli/main.js serve --host 127.0.0.6 --resolver-port 135 --user 'LAB\alice:Secret1!' --log-level warn >"$work/serve.out" 2>&1 &
+  pid=$!
+  for _ in $(seq 50); do grep -q 'object exporter listening' "$work/serve.out" && break; sleep 0.1; done
+  "$PY" "$peers/dcom_lab_client.py" --target 127.0.0.6 --user alice --domain LAB --password 'Secret1!' --level "$level" >"$work/client.out" 2>&1 || true
+  bash "$peers/capture.sh" stop "$work"
+  kill "$pid"; wait "$pid" || true
+  grep -q '"echo": 41' "$work/client.out" || { cat "$work/client.out" "$work/serve.out" >&2; echo "the Impacket session failed" >&2; return 1; }
+  install -m 0644 "$work/capture.pcapng" "$out"
+  check "$out"
+}
+make_impacket_dcom_dcomlab_connect() { make_impacket_dcom_dcomlab connect; }
+make_impacket_dcom_dcomlab_integrity() { make_impacket_dcom_dcomlab integrity; }
+make_impacket_dcom_dcomlab_privacy() { make_impacket_dcom_dcomlab privacy; }
+
+# ---------------------------------------------------------------------------------------------------
+# sp2-anonymous-callback, sp2-fix-process-identity, sp2-firewall: the SP2 scenarios on the loopback topology (server box 127.0.0.2, client box 127.0.0.3,
+# resolver port 135), captured by `dcomlab scenario NAME --capture` (dumpcap on lo).
+make_sp2_scenario() {
+  local name=$1 out=$project/pcaps/$1.pcapng
+  npm run build --silent >"$work/build.out" 2>&1 || { cat "$work/build.out" >&2; return 1; }
+  rm -rf "$work/scenario"
+  node dist/cli/main.js scenario "$name" --resolver-port 135 --capture "$work/scenario" >"$work/scenario.out" 2>&1 \
+    || { cat "$work/scenario.out" >&2; echo "scenario $name did not pass" >&2; return 1; }
+  install -m 0644 "$work/scenario/$name.pcapng" "$out"
+  check "$out"
+}
+make_sp2_anonymous_callback() { make_sp2_scenario sp2-anonymous-callback; }
+make_sp2_fix_process_identity() { make_sp2_scenario fix-process-identity && mv "$project/pcaps/fix-process-identity.pcapng" "$project/pcaps/sp2-fix-process-identity.pcapng"; }
+make_sp2_firewall() { make_sp2_scenario sp2-firewall; }
+
+ALL=(impacket-rpcdump-samba-epm dcomlab-epm-session dcomlab-epm-samba-lookup impacket-dcom-dcomlab-connect impacket-dcom-dcomlab-integrity impacket-dcom-dcomlab-privacy sp2-anonymous-callback sp2-fix-process-identity sp2-firewall)
 
 [[ $(id -u) == 0 ]] || { echo "make-pcaps.sh: needs root (capture on lo, Samba on port 135)" >&2; exit 1; }
 names=("$@")
