@@ -32,3 +32,19 @@ export {
   TCP_SYN,
 } from './decode';
 export { TcpReassembler } from './reassembly';
+export {
+  PcapngWriter,
+  sectionHeaderBlock,
+  interfaceDescriptionBlock,
+  EPB_INBOUND,
+  EPB_OUTBOUND,
+  PCAPNG_BLOCK_EPB,
+  PCAPNG_BLOCK_IDB,
+  PCAPNG_BLOCK_SHB,
+  PCAPNG_BYTE_ORDER_MAGIC,
+  type PcapngInterfaceOptions,
+  type PcapngPacketOptions,
+  type PcapngSectionOptions,
+  type PcapngWriterOptions,
+} from './pcapng-writer';
+export { CaptureRecorder, DEFAULT_MSS, ipBytes, macFor, recordingComment, type RecorderOptions } from './recorder';

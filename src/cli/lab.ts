@@ -12,6 +12,7 @@ import { runScenarioNetns } from '../lab/netns';
 import { cliLogger, collect, parsePort } from './common';
 import { addClientAuthOptions, authSpecFrom, type ClientAuthCliOptions } from './auth-options';
 import { CliError } from './errors';
+import { accountName, openRecording, type RecordedAccount, type Recording } from './capture-option';
 
 const hr = (h: number | undefined) => (h === undefined ? '-' : describeStatus(h, 'hresult'));
 
@@ -45,6 +46,7 @@ interface ClientCliOptions extends ClientAuthCliOptions {
   firewall?: string;
   json?: boolean;
   logLevel?: string;
+  capture?: string;
 }
 
 export function registerLab(program: Command): void {
@@ -61,6 +63,7 @@ export function registerLab(program: Command): void {
     .option('--firewall <action>', 'drop (black hole) or reject (reset)', 'drop')
     .option('--json', 'JSON report')
     .option('--log-level <level>', 'trace, debug, info, warn, error', 'warn')
+    .option('--capture <file>', "record this box's connections (made and accepted) to this pcapng file")
     .action(async (o: ClientCliOptions) => {
       const log = cliLogger(o.logLevel);
       const auth = authSpecFrom({ ...o, authLevel: o.authLevel ?? (o.user || process.env.DCOMLAB_USER ? 'connect' : 'none') });
@@ -76,9 +79,25 @@ export function registerLab(program: Command): void {
         throw new CliError(`--policy: ${(e as Error).message}`);
       }
       const port = parsePort(o.resolverPort ?? '135', '--resolver-port');
+      const accepted = (o.accept ?? []).map((a) => accountFromSpec(a));
+      let recording: Recording | undefined;
+      if (o.capture) {
+        const accounts: RecordedAccount[] = [
+          ...(auth.credentials.user ? [{ name: accountName(auth.credentials), role: `this box's calls to ${o.server}` }] : []),
+          ...accepted.map((a) => ({ name: accountName(a), role: 'callbacks accepted here' })),
+        ];
+        recording = openRecording(o.capture, `dcomlab client box ${o.host}, server box ${o.server} (resolver port ${port})`, accounts, log);
+        const rec = recording;
+        for (const [sig, n] of [['SIGINT', 2], ['SIGTERM', 15]] as const) {
+          process.once(sig, () => {
+            rec.close();
+            process.exit(128 + n);
+          });
+        }
+      }
       const box = new ClientBox({
         host: o.host, resolverPort: port, exporterPort: parsePort(o.exporterPort ?? '0', '--exporter-port'), serverHost: o.server, auth, policy, logger: log,
-        accounts: { accounts: (o.accept ?? []).map((a) => accountFromSpec(a)), allowAnonymous: true },
+        accounts: { accounts: accepted, allowAnonymous: true }, ...(recording ? { tap: recording.recorder.tap } : {}),
         ...(blocked.length ? { firewall: new Firewall({ blocked, action: firewallAction(o.firewall) }, log) } : {}),
       });
       try {
@@ -88,6 +107,11 @@ export function registerLab(program: Command): void {
         if (err.code === 'EACCES') throw new CliError(`cannot listen on ${o.host}:${port}: port 135 needs root or CAP_NET_BIND_SERVICE; give both boxes --resolver-port 1135`);
         if (err.code === 'EADDRINUSE') throw new CliError(`${o.host}:${port} is already in use (another resolver? use --host or --resolver-port)`);
         throw e;
+      }
+      if (recording) {
+        for (const b of box.server.listening) recording.recorder.addListener(b.host, b.port);
+        recording.recorder.addListener(o.host, box.server.exporter.listeningPort!);
+        recording.recorder.addOutgoing(o.host);
       }
       try {
         const r = await box.run();
@@ -112,6 +136,11 @@ export function registerLab(program: Command): void {
         if (failedHr(r.activationHr) || failedHr(r.forwardHr)) process.exitCode = 1;
       } finally {
         await box.stop();
+        if (recording) {
+          // Let the sockets' last close events arrive, so that their FINs are recorded as they happened.
+          await new Promise((r) => setTimeout(r, 100));
+          recording.close();
+        }
       }
     });
 

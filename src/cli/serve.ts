@@ -5,11 +5,13 @@ import type { Command } from 'commander';
 import type { ServerLimits } from '../rpc';
 import { CLSID_CServer, startDcomServer, type DcomServer, type DcomServerOptions } from '../dcom/server';
 import { accessAuthorizer, forwardCallHook, launchChecker, parsePolicySpec } from '../lab';
-import { accountFromSpec, clientCredentialsFromSpec } from '../auth/credentials';
+import { accountFromSpec, clientCredentialsFromSpec, parseUserSpec } from '../auth/credentials';
 import type { Logger } from '../base/log';
 import { cliLogger, collect, parseIfSpec, parsePort } from './common';
 import { serverAuthProvider, serverCredentials } from './auth-options';
 import { CliError } from './errors';
+import { accountName, openRecording, type RecordedAccount, type Recording } from './capture-option';
+import type { SocketTap } from '../rpc/tap';
 
 interface ServeConfig {
   hosts?: string[];
@@ -50,6 +52,7 @@ interface ServeCliOptions {
   publicAddress?: string[];
   config?: string;
   logLevel?: string;
+  capture?: string;
 }
 
 export function registerServe(program: Command): void {
@@ -70,13 +73,14 @@ export function registerServe(program: Command): void {
     .option('--callback-timeout <ms>', "timeout of resolving the client's OXID and reaching its exporter", '5000')
     .option('--fidelity <f>', "windows (an unresolvable callback is E_OUTOFMEMORY) or rpc-error (the RPC status itself)", 'windows')
     .option('--log-level <level>', 'trace, debug, info, warn, error', 'info')
+    .option('--capture <file>', 'record every connection (accepted, and the callbacks made) to this pcapng file')
     .action(async (o: ServeCliOptions) => {
       await runServe(o);
     });
 }
 
 /** The lab's server-side options: the machine policy and how ForwardCall calls back. */
-function labOptions(o: ServeCliOptions, hosts: string[], resolverPort: number, log: Logger): Partial<DcomServerOptions> {
+function labOptions(o: ServeCliOptions, hosts: string[], resolverPort: number, log: Logger, tap?: SocketTap): Partial<DcomServerOptions> {
   const mode = (o.callbackIdentity ?? 'impersonate').toLowerCase();
   if (mode !== 'impersonate' && mode !== 'process' && mode !== 'account') throw new CliError(`--callback-identity must be impersonate, process or account, not ${o.callbackIdentity}`);
   if (mode === 'process' && !o.processUser) throw new CliError('--callback-identity process needs --process-user DOMAIN\\NAME:PASSWORD (the same account must exist on the client box)');
@@ -90,6 +94,7 @@ function labOptions(o: ServeCliOptions, hosts: string[], resolverPort: number, l
       identity: mode === 'process' ? { mode: 'process', account: clientCredentialsFromSpec(o.processUser!) }
         : mode === 'account' ? { mode: 'account', account: clientCredentialsFromSpec(o.callbackUser!) } : { mode: 'impersonate' },
       resolverPort, resolveTimeoutMs: timeout, fidelity, logger: log, ...(hosts.length === 1 ? { localAddress: hosts[0]! } : {}),
+      ...(tap ? { tap } : {}),
     }),
   };
   if (o.policy) {
@@ -126,7 +131,14 @@ async function runServe(o: ServeCliOptions): Promise<void> {
     : undefined);
   const adminAccounts = (o.admin ?? []).map((u) => accountFromSpec(u, ['Administrators']));
   creds.accounts.push(...adminAccounts);
-  const lab = labOptions(o, hosts, epmPort, log);
+  let recording: Recording | undefined;
+  if (o.capture) {
+    const accounts: RecordedAccount[] = creds.accounts.map((a) => ({ name: accountName(a), role: 'accepted here' }));
+    const callbackUser = o.callbackIdentity === 'process' ? o.processUser : o.callbackIdentity === 'account' ? o.callbackUser : undefined;
+    if (callbackUser) accounts.push({ name: accountName(parseUserSpec(callbackUser)), role: 'the callbacks this server makes' });
+    recording = openRecording(o.capture, `dcomlab serve on ${hosts.join(', ')} (resolver port ${epmPort})`, accounts, log);
+  }
+  const lab = labOptions(o, hosts, epmPort, log, recording?.recorder.tap);
   const exporterPort = o.exporterPort !== undefined && o.exporterPort !== '0' ? parsePort(o.exporterPort, '--exporter-port') : cfg.exporterPort ?? 0;
   let dcom: DcomServer;
   try {
@@ -135,9 +147,10 @@ async function runServe(o: ServeCliOptions): Promise<void> {
       ...((o.publicAddress ?? cfg.publicAddresses)?.length ? { publicAddresses: o.publicAddress ?? cfg.publicAddresses! } : {}),
       ...(cfg.limits ? { limits: cfg.limits } : {}), ...(cfg.acceptRebind !== undefined ? { acceptRebind: cfg.acceptRebind } : {}),
       ...(cfg.authnHint !== undefined ? { authnHint: cfg.authnHint } : {}),
-      ...lab,
+      ...lab, ...(recording ? { tap: recording.recorder.tap } : {}),
     });
   } catch (e) {
+    recording?.close();
     const err = e as NodeJS.ErrnoException;
     if (err.code === 'EACCES') {
       throw new CliError(
@@ -150,6 +163,10 @@ async function runServe(o: ServeCliOptions): Promise<void> {
     throw e;
   }
   const bound = dcom.listening;
+  if (recording) {
+    for (const b of bound) recording.recorder.addListener(b.host, b.port);
+    for (const h of hosts) recording.recorder.addListener(h, dcom.exporter.listeningPort!);
+  }
   for (const ep of cfg.endpoints ?? []) {
     dcom.epm.registerTcp(parseIfSpec(ep.interface), ep.host ?? bound[0]!.host, ep.port, ep.annotation ?? '', ep.object);
   }
@@ -167,5 +184,6 @@ async function runServe(o: ServeCliOptions): Promise<void> {
     process.once('SIGTERM', () => stop('SIGTERM'));
   });
   await dcom.stop();
+  recording?.close();
   log.flush?.();
 }

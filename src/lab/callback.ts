@@ -16,6 +16,7 @@ import { silentLogger } from '../base/log';
 import type { ClientCredentials } from '../auth/types';
 import { AuthLevel } from '../pdu';
 import type { CallContext } from '../rpc/server';
+import type { SocketTap } from '../rpc/tap';
 import { DcomClient, chooseBinding, proxyHresult, type ComInterface } from '../dcom/client';
 import { OBJREF_CUSTOM } from '../dcom/objref';
 import { IClientCallback, IID_IClientCallback, type CServer, type CServerHooks } from '../dcom/server/lab-class';
@@ -43,6 +44,8 @@ export interface CallbackOptions {
   localAddress?: string;
   /** Told about each ForwardCall: what happened, for scenario reports. */
   onForward?: (r: ForwardRecord) => void;
+  /** Told about the callback's connections (a pcapng recorder's tap). */
+  tap?: SocketTap;
 }
 
 export interface ForwardRecord {
@@ -81,7 +84,7 @@ export function forwardCallHook(o: CallbackOptions): CServerHooks {
         auth: { credentials: callbackCredentials(o.identity), level },
         exporterLevel: level, resolverLevel: level, resolverPort,
         connectTimeoutMs: timeout, callTimeoutMs: timeout, noPing: true, logger: log,
-        ...(o.localAddress ? { localAddress: o.localAddress } : {}),
+        ...(o.localAddress ? { localAddress: o.localAddress } : {}), ...(o.tap ? { tap: o.tap } : {}),
       });
       const finish = (hr: number) => {
         rec.hresult = hr;

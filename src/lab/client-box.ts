@@ -17,6 +17,7 @@ import { dispatcherFor } from '../rpc/typed';
 import type { DcomPolicy } from './policy';
 import type { Firewall } from './firewall';
 import { accessAuthorizer } from './enforce';
+import type { SocketTap } from '../rpc/tap';
 
 /** A made-up CLSID for the client's callback object (it is never activated, only marshaled). */
 export const CLSID_ClientCallback = '6b1d2c3e-7f40-4a51-9c62-d3e4f5a6b7c8';
@@ -48,6 +49,8 @@ export interface ClientBoxOptions {
   exporterPort?: number;
   /** Timeout of the client's own calls (activation, ForwardCall). */
   callTimeoutMs?: number;
+  /** Told about every connection the box makes or accepts (a pcapng recorder's tap). */
+  tap?: SocketTap;
 }
 
 export interface ClientRunResult {
@@ -88,7 +91,7 @@ export class ClientBox {
       auth: credentialAuthProvider(this.o.accounts),
       exporterRpc: { authorize, ...(this.o.firewall ? { firewall: this.o.firewall.rule('exporter') } : {}) },
       resolverRpc: this.o.firewall ? { firewall: this.o.firewall.rule('resolver') } : {},
-      withLabClass: false,
+      withLabClass: false, ...(this.o.tap ? { tap: this.o.tap } : {}),
     });
     this.dcom.exporter.addInterface(dispatcherFor(IClientCallback, {
       BackwardCall: (a, ctx) => {
@@ -112,6 +115,7 @@ export class ClientBox {
     const client = new DcomClient({
       auth: this.o.auth, resolverPort: this.o.resolverPort, logger: this.log, noPing: true, localAddress: this.o.host,
       callTimeoutMs: this.o.callTimeoutMs ?? 30_000, connectTimeoutMs: this.o.callTimeoutMs ?? 30_000,
+      ...(this.o.tap ? { tap: this.o.tap } : {}),
     });
     const res: ClientRunResult = { activationHr: 0, callbacks: this.arrivals };
     try {

@@ -12,6 +12,7 @@ import {
 } from '../pdu';
 import type { Initiator } from '../auth/types';
 import { encodeFragmented, protectsPdus, unprotect, type AuthBinding } from './security';
+import { tapSocket, type SocketTap, type TappedSocket } from './tap';
 
 export interface ClientOptions {
   logger?: Logger;
@@ -27,6 +28,8 @@ export interface ClientOptions {
   localAddress?: string;
   /** Authenticate the association (MS-RPCE 3.3.1.5.2) with this initiator at this level. */
   auth?: { initiator: Initiator; level: number; contextId?: number };
+  /** Told about the connection: open, the bytes read and written, close (e.g. a pcapng recorder). */
+  tap?: SocketTap;
 }
 
 /** The interface named in a bind: uuid and p_syntax_id_t version (major low 16, minor high 16). */
@@ -91,7 +94,8 @@ export class RpcConnection {
   /** Session security once the bind's authentication completed. */
   private authBinding: AuthBinding | undefined;
 
-  private constructor(private readonly sock: net.Socket, readonly opts: ClientOptions, readonly remote: { host: string; port: number }) {
+  private constructor(private readonly sock: net.Socket, readonly opts: ClientOptions, readonly remote: { host: string; port: number },
+    private readonly tapped?: TappedSocket) {
     this.log = (opts.logger ?? silentLogger).child({ server: `${remote.host}:${remote.port}` });
     this.maxXmitFrag = opts.maxFrag ?? 5840;
     this.maxRecvFrag = opts.maxFrag ?? 5840;
@@ -122,7 +126,8 @@ export class RpcConnection {
       sock.once('connect', () => {
         clearTimeout(timer);
         sock.removeAllListeners('error');
-        resolve(new RpcConnection(sock, opts, { host, port }));
+        const tapped = opts.tap ? tapSocket(opts.tap, sock, 'client') : undefined;
+        resolve(new RpcConnection(sock, opts, { host, port }, tapped));
       });
       sock.once('error', (e: NodeJS.ErrnoException) => {
         clearTimeout(timer);
@@ -176,7 +181,7 @@ export class RpcConnection {
         resolve: (p) => { if (timer) clearTimeout(timer); resolve(p); },
         reject: (e) => { if (timer) clearTimeout(timer); reject(e); },
       });
-      this.sock.write(pdu);
+      this.write(pdu);
     });
     if (answer.ptype === PType.bind_nak) {
       throw new BindRejected(answer.rejectReason, nameAt(BindNakReason, answer.rejectReason));
@@ -219,7 +224,7 @@ export class RpcConnection {
     for (let round = 0; round < 4; round++) {
       const next = o.initiator.step(Buffer.from(token));
       if (next.leg === 'auth3' && next.token) {
-        this.sock.write(encodePdu({
+        this.write(encodePdu({
           ptype: PType.auth3, rpcVersMinor: 0, flags: PFC.FIRST_FRAG | PFC.LAST_FRAG, drep: DREP_LE, callId: bindCallId,
           // MS-RPCE 2.2.2.10: four bytes of padding before the verifier (Windows and Impacket send spaces).
           body: Buffer.from('    ', 'latin1'), auth: this.authVerifier(next.token),
@@ -269,7 +274,7 @@ export class RpcConnection {
         o.signal.addEventListener('abort', () => abandon(new CallCancelled(`call ${callId} cancelled`, Status.nca_s_fault_cancel)), { once: true });
       }
       this.calls.set(callId, pending);
-      this.sock.write(bufs.length === 1 ? bufs[0]! : Buffer.concat(bufs));
+      this.write(bufs.length === 1 ? bufs[0]! : Buffer.concat(bufs));
     });
   }
 
@@ -294,7 +299,12 @@ export class RpcConnection {
   }
 
   private writeQuiet(b: Buffer): void {
-    if (!this.closedError && !this.sock.destroyed) this.sock.write(b);
+    if (!this.closedError && !this.sock.destroyed) this.write(b);
+  }
+
+  private write(b: Buffer): void {
+    if (this.tapped) this.tapped.out(b);
+    this.sock.write(b);
   }
 
   private checkOpen(): void {

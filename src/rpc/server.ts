@@ -17,6 +17,7 @@ import { FAULT_FLAGS, FAULT_FLAGS_DNE, NakReason, ServerAnswers } from './answer
 import type { Acceptor, Identity } from '../auth/types';
 import { encodeFragmented, protectsPdus, unprotect, type AuthBinding } from './security';
 import { checkVerificationTrailer, findVerificationTrailer } from './verification-trailer';
+import { tapSocket, type SocketTap, type TappedSocket } from './tap';
 
 /** What a handler learns about the call it serves. */
 export interface CallContext {
@@ -109,6 +110,8 @@ export interface RpcServerOptions {
    * the caller's calls time out).
    */
   firewall?: (peer: { address: string; port: number }, local: { address: string; port: number }) => 'accept' | 'reject' | 'drop';
+  /** Told about every accepted connection: open, the bytes read and written, close (e.g. a pcapng recorder). */
+  tap?: SocketTap;
 }
 
 export interface ListenAddress {
@@ -208,11 +211,13 @@ export class RpcServer {
       sock.destroy();
       return;
     }
+    const tapped = this.options.tap ? tapSocket(this.options.tap, sock, 'server') : undefined;
     const verdict = this.options.firewall?.(
       { address: sock.remoteAddress ?? '', port: sock.remotePort ?? 0 }, { address: sock.localAddress ?? '', port: sock.localPort ?? 0 });
     if (verdict === 'reject' || verdict === 'drop') {
       this.logger.info({ peer: `${sock.remoteAddress}:${sock.remotePort}`, local: `${sock.localAddress}:${sock.localPort}`, verdict }, 'firewall: connection blocked');
       if (verdict === 'reject') {
+        tapped?.close('local', true);
         sock.resetAndDestroy();
         return;
       }
@@ -222,7 +227,7 @@ export class RpcServer {
       sock.once('close', () => this.blackHoled.delete(sock));
       return;
     }
-    const a = new Association(this, sock);
+    const a = new Association(this, sock, tapped);
     this.associations.add(a);
     sock.once('close', () => this.associations.delete(a));
   }
@@ -302,7 +307,7 @@ export class Association {
   readonly peer: { address: string; port: number };
   readonly local: { address: string; port: number };
 
-  constructor(private readonly server: RpcServer, private readonly sock: net.Socket) {
+  constructor(private readonly server: RpcServer, private readonly sock: net.Socket, private readonly tapped?: TappedSocket) {
     const lim = server.limits;
     this.maxXmitFrag = lim.maxFragSize;
     this.maxRecvFrag = lim.maxFragSize;
@@ -805,6 +810,7 @@ export class Association {
   private send(buf: Buffer, pdus = 1): void {
     if (this.closed || this.sock.destroyed) return;
     this.server.stats.pktsOut += pdus;
+    if (this.tapped) this.tapped.out(buf);
     this.sock.write(buf);
   }
 

@@ -6,6 +6,7 @@ import { ComError, ObjrefError } from '../../base/errors';
 import { silentLogger, type Logger } from '../../base/log';
 import { AuthLevel } from '../../pdu';
 import { RpcConnection, type ClientOptions } from '../../rpc/client';
+import type { SocketTap } from '../../rpc/tap';
 import { bindInterface } from '../../rpc/typed';
 import { IRemoteActivation, IRemoteSCMActivator } from '../interfaces/activation';
 import { IClassFactory, IID_IClassFactory } from '../interfaces/class-factory';
@@ -47,6 +48,8 @@ export interface DcomClientOptions {
   callTimeoutMs?: number;
   /** Connect from this address (a lab box's own address). */
   localAddress?: string;
+  /** Told about every connection the client makes (a pcapng recorder's tap). */
+  tap?: SocketTap;
 }
 
 export type ActivationMethod = 'create' | 'activation' | 'classobject';
@@ -83,6 +86,7 @@ export class DcomClient implements ReferenceOwner {
       if (this.opts.connectTimeoutMs !== undefined) o.connectTimeoutMs = this.opts.connectTimeoutMs;
       if (this.opts.callTimeoutMs !== undefined) o.callTimeoutMs = this.opts.callTimeoutMs;
       if (this.opts.localAddress !== undefined) o.localAddress = this.opts.localAddress;
+      if (this.opts.tap !== undefined) o.tap = this.opts.tap;
       return o;
     };
   }

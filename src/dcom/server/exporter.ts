@@ -130,7 +130,7 @@ export interface ObjectExporterOptions {
   /** Principal name in the security bindings (default ''). */
   principalName?: string;
   /** The exporter's RPC server settings: limits, rebind, a per-call authorize hook (policy), an in-process firewall. */
-  rpc?: Pick<RpcServerOptions, 'limits' | 'acceptRebind' | 'authorize' | 'firewall'>;
+  rpc?: Pick<RpcServerOptions, 'limits' | 'acceptRebind' | 'authorize' | 'firewall' | 'tap'>;
 }
 
 function randomU64(): bigint {

@@ -6,6 +6,7 @@ import { EpmDatabase } from '../../rpc/epm-database';
 import { serveEndpointMapper } from '../../rpc/epm-server';
 import { serveMgmt } from '../../rpc/mgmt-server';
 import { RpcServer, type ListenAddress, type RpcServerOptions, type ServerAuthProvider, type ServerLimits } from '../../rpc/server';
+import type { SocketTap } from '../../rpc/tap';
 import { TOWER_NCACN_IP_TCP, type DualStringArray } from '../types';
 import { ClassRegistry, remoteActivationDispatcher, scmActivatorDispatcher, type LaunchCheck } from './activation';
 import { ObjectExporter } from './exporter';
@@ -46,6 +47,8 @@ export interface DcomServerOptions {
   /** Serve the lab class CServer (default true), and how its ForwardCall calls back. */
   withLabClass?: boolean;
   cserver?: CServerHooks;
+  /** Told about every connection either server accepts (a pcapng recorder's tap). */
+  tap?: SocketTap;
 }
 
 export interface DcomServer {
@@ -65,7 +68,9 @@ export interface DcomServer {
 export async function startDcomServer(o: DcomServerOptions): Promise<DcomServer> {
   const logger = o.logger ?? silentLogger;
   const hosts = o.hosts?.length ? o.hosts : [o.host ?? '127.0.0.1'];
-  const rpcCommon = { ...(o.limits ? { limits: o.limits } : {}), ...(o.acceptRebind !== undefined ? { acceptRebind: o.acceptRebind } : {}) };
+  const rpcCommon = {
+    ...(o.limits ? { limits: o.limits } : {}), ...(o.acceptRebind !== undefined ? { acceptRebind: o.acceptRebind } : {}), ...(o.tap ? { tap: o.tap } : {}),
+  };
   const exporter = new ObjectExporter({
     host: hosts[0]!, moreHosts: hosts.slice(1), port: o.exporterPort ?? 0,
     ...(o.publicAddresses?.length ? { publicAddresses: o.publicAddresses } : {}), logger: logger.child({ part: 'exporter' }), rpc: { ...rpcCommon, ...o.exporterRpc },
