@@ -1,22 +1,36 @@
 // `dcomlab dissect FILE`: one line (text) or one JSON object (jsonl) per DCE/RPC PDU.
 import type { Command } from 'commander';
 import { dissectCapture, type PduRecord, type SyntaxRecord } from '../dissect/dissect';
+import { hexDump } from '../dissect/stub';
+import { findDefinition } from '../rpc/registry';
 import { AUTH_LEVEL_NAMES, AUTH_TYPE_NAMES } from '../pdu';
 import { SyncWriter } from './output';
 import { CliError } from './errors';
+import { CaptureDecryptor, type DecryptSessionReport } from '../dissect/decrypt';
+import { addDecryptOptions, decryptCredentialsFrom, type DecryptCliOptions } from './decrypt-options';
 
-interface DissectCliOptions {
+interface DissectCliOptions extends DecryptCliOptions {
   format: 'text' | 'jsonl';
   stats?: boolean;
+  /** Decode stubs (commander's --no-stubs sets it false). */
+  stubs?: boolean;
+  verbose?: boolean;
+  hex?: boolean;
 }
 
 export function registerDissect(program: Command): void {
-  program
-    .command('dissect')
+  // `dissect -V` is --verbose, as in tshark; the program's own -V (--version) then counts only
+  // before the command name (`dcomlab -V`), not after it.
+  program.enablePositionalOptions();
+  addDecryptOptions(program
+    .command('dissect'))
     .description('print every connection-oriented DCE/RPC PDU of a pcap/pcapng(.gz) capture')
     .argument('<file>', 'capture file (pcap, pcapng, optionally gzip-compressed)')
     .option('-f, --format <format>', 'text (for people) or jsonl (one JSON object per PDU)', 'text')
     .option('--stats', 'print counts by PDU type and by interface/opnum at the end')
+    .option('-V, --verbose', 'text: under each request/response, its stub decoded as a tree (interfaces dcomlab defines)')
+    .option('-x, --hex', 'text: under each request/response, a hex dump of its (reassembled) stub')
+    .option('--no-stubs', 'jsonl: leave stubs undecoded (no "stub" field; faster)')
     .action(async (file: string, o: DissectCliOptions) => {
       if (o.format !== 'text' && o.format !== 'jsonl') throw new CliError(`--format must be text or jsonl, not ${o.format}`);
       await runDissect(file, o);
@@ -123,18 +137,73 @@ export function recordJson(r: PduRecord): string {
   if (r.statusName !== undefined) s += `,"statusName":"${r.statusName}"`;
   if (r.contexts !== undefined) s += `,"contexts":${contextsJson(r.contexts)}`;
   if (r.results !== undefined) s += `,"results":${resultsJson(r.results)}`;
+  if (r.reassembled !== undefined) s += `,"reassembled":{"fragments":${r.reassembled.fragments},"stubLength":${r.reassembled.stubLength}}`;
+  if (r.stubSealed !== undefined) s += `,"stubSealed":${r.stubSealed}`;
+  if (r.decrypted !== undefined) s += `,"decrypted":${r.decrypted}`;
+  if (r.verified !== undefined) s += `,"verified":${r.verified}`;
+  if (r.decryptError !== undefined) s += `,"decryptError":${JSON.stringify(r.decryptError)}`;
+  if (r.stubSkipped !== undefined) s += `,"stubSkipped":${JSON.stringify(r.stubSkipped)}`;
+  if (r.stubError !== undefined) s += `,"stubError":${JSON.stringify(r.stubError)}`;
+  if (r.stub !== undefined) s += `,"stub":${r.stub.json()}`;
   return s + '}';
+}
+
+const TREE_INDENT = 4;
+
+/** `-V` and `-x`: what goes under a request's or response's line. */
+function stubLines(r: PduRecord, stub: Buffer | undefined, o: DissectCliOptions): string[] {
+  if (r.ptype !== 0 && r.ptype !== 2) return [];
+  const out: string[] = [];
+  const pad = ' '.repeat(TREE_INDENT);
+  if (o.verbose) {
+    if (r.reassembled) out.push(`${pad}[reassembled from ${r.reassembled.fragments} fragments: ${r.reassembled.stubLength} bytes of stub]`);
+    if (r.decryptError !== undefined) out.push(`${pad}!! not unsealed: ${r.decryptError}`);
+    else if (r.decrypted) out.push(`${pad}[unsealed${r.verified ? ', signature verified' : ', signature NOT verified'}]`);
+    else if (r.verified !== undefined) out.push(`${pad}[signature ${r.verified ? 'verified' : 'NOT verified'}]`);
+    if (r.stubSealed) out.push(`${pad}stub sealed (${r.stubLength} bytes, auth level privacy)`);
+    else if (r.stubSkipped !== undefined) out.push(`${pad}stub not decoded: ${r.stubSkipped}`);
+    else if (r.stubError !== undefined) out.push(`${pad}!! stub: ${r.stubError}`);
+    if (r.stub !== undefined) out.push(...r.stub.tree(TREE_INDENT / 2));
+    else if (stub !== undefined && !r.stubSealed && r.stubSkipped === undefined && r.stubError === undefined) {
+      const why = !r.interface
+        ? 'no bind for its context in the capture'
+        : !findDefinition(r.interface.uuid)
+          ? 'interface not defined by dcomlab'
+          : r.opnum === undefined
+            ? 'its request is not in the capture'
+            : 'operation not defined by dcomlab';
+      out.push(`${pad}stub: ${stub.length} bytes (${why}${o.hex ? '' : '; -x dumps it'})`);
+    }
+  }
+  if (o.hex && stub !== undefined && stub.length > 0) out.push(...hexDump(stub, TREE_INDENT / 2));
+  return out;
+}
+
+/** One line per NTLM session: who, and whether its PDUs decrypted and verified (never a secret). */
+function sessionLine(s: DecryptSessionReport): string {
+  const who = s.user === undefined ? '(no AUTHENTICATE seen)' : s.user === '' ? 'ANONYMOUS' : `${s.domain ? s.domain + '\\' : ''}${s.user}`;
+  const what = s.decryptable ? `decryptable, ${s.verified} verified, ${s.failed} failed` : `not decryptable: ${s.reason ?? s.status}`;
+  return `stream ${s.stream} context ${s.authContextId} ${s.mechanism} ${who}${s.flavour ? ` (${s.flavour})` : ''}: ${what}`;
 }
 
 export async function runDissect(file: string, o: DissectCliOptions): Promise<void> {
   const out = new SyncWriter(1);
   const byType = new Map<string, number>();
   const byOp = new Map<string, number>();
+  const text = o.format === 'text';
+  const decodeStubs = o.stubs !== false && (!text || o.verbose === true || o.hex === true);
+  const below = text && (o.verbose === true || o.hex === true);
+  // With credentials, NTLM-protected PDUs are unsealed and verified (per session, in order).
+  const creds = decryptCredentialsFrom(o);
+  const decryptor = creds.length ? new CaptureDecryptor(creds) : undefined;
   const summary = await dissectCapture(
     file,
-    (r) => {
-      if (o.format === 'jsonl') out.line(recordJson(r));
-      else out.line(textLine(r));
+    (r, _pdu, _bytes, stub) => {
+      if (!text) out.line(recordJson(r));
+      else {
+        out.line(textLine(r));
+        if (below) for (const l of stubLines(r, stub, o)) out.line(l);
+      }
       if (o.stats) {
         byType.set(r.ptypeName, (byType.get(r.ptypeName) ?? 0) + 1);
         if (r.ptype === 0) {
@@ -147,8 +216,21 @@ export async function runDissect(file: string, o: DissectCliOptions): Promise<vo
     {
       onWarning: (w) => process.stderr.write(`warning: ${file}: frame ${w.frame}, offset ${w.offset}: ${w.what}\n`),
       decodePdus: false, // only the records are printed
+      decodeStubs,
+      ...(decryptor ? {
+        unprotect: (stream, dir, bytes, pdu) => decryptor.unprotect(stream, dir, bytes, pdu),
+        onAuthPdu: (stream, dir, bytes, pdu) => decryptor.observe(stream, dir, bytes, pdu),
+        onStreamClose: (stream) => decryptor.endStream(stream),
+      } : {}),
     },
   );
+  if (decryptor) {
+    const sessions = decryptor.sessions();
+    if (text) {
+      out.flush();
+      for (const s of sessions) process.stderr.write(`decryption: ${sessionLine(s)}\n`);
+    } else out.line(JSON.stringify({ decryption: sessions }));
+  }
   if (o.stats) {
     const lines: string[] = [];
     const sorted = (m: Map<string, number>) => [...m.entries()].sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]));

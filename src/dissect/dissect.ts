@@ -4,10 +4,14 @@
 import { CaptureError, PduDecodeError } from '../base/errors';
 import { statusName, nameAt, BindNakReason, ContResult, ProviderReason } from '../base/status';
 import { decodeTcpAt, readCapture, TcpReassembler, TcpSegmentView, type CaptureSummary, type CaptureWarning, type DataRange, type StreamEvent } from '../capture';
-import { decodeHeader, decodePdu, PduFramer, PduSummary, PTYPE_NAMES, readPduSummary, summaryObject, type Pdu, type SyntaxId } from '../pdu';
+import { decodeHeader, decodePdu, NDR64, PduFramer, PduSummary, PTYPE_NAMES, readPduSummary, summaryObject, type Pdu, type SyntaxId } from '../pdu';
 import { interfaceName } from '../rpc/known-interfaces';
-import { operationName } from '../rpc/registry';
+import { findDefinition, operationName } from '../rpc/registry';
 import { registerDcomDefinitions } from '../dcom';
+import * as ndr from '../ndr';
+import { DecodedStub } from './stub';
+
+export { DecodedStub } from './stub';
 
 // The dissector names DCOM operations with the same definitions the runtime serves.
 registerDcomDefinitions();
@@ -49,7 +53,33 @@ export interface PduRecord {
   stubLength?: number;
   /** Why the body could not be decoded (header fields above are still right). */
   error?: string;
+  /**
+   * With `decodeStubs`: the stub of a request or response decoded with its operation's definition
+   * (on the last fragment of a fragmented call, for the whole reassembled stub). JSON.stringify
+   * gives its JSON form; `stub.tree()` the lines of `dissect -V`.
+   */
+  stub?: DecodedStub;
+  /** Why the stub could not be decoded (an NdrDecodeError's message, a reassembly problem). */
+  stubError?: string;
+  /**
+   * Why the stub of an operation dcomlab defines was left undecoded although it is well formed
+   * as far as dcomlab knows: the context negotiated NDR64, which dcomlab does not implement.
+   */
+  stubSkipped?: string;
+  /** The stub is sealed (auth level privacy) and no `unprotect` hook unsealed it. */
+  stubSealed?: boolean;
+  /** The `unprotect` hook unsealed this PDU's stub. */
+  decrypted?: boolean;
+  /** What the `unprotect` hook said of the PDU's signature. */
+  verified?: boolean;
+  /** Why the `unprotect` hook could not unseal or verify this PDU. */
+  decryptError?: string;
+  /** On the last fragment of a fragmented call: how many fragments, and the whole stub's length. */
+  reassembled?: { fragments: number; stubLength: number };
 }
+
+/** What an `unprotect` hook says of one protected PDU. */
+export type UnprotectResult = { stub: Buffer; verified: boolean } | { error: string } | undefined;
 
 export interface DissectSummary {
   capture: CaptureSummary;
@@ -72,6 +102,32 @@ export interface DissectOptions {
    * capture, so a caller that reads only the records passes false (`pdu` is then undefined).
    */
   decodePdus?: boolean;
+  /**
+   * Decode request and response stubs with the definitions of the interfaces dcomlab defines
+   * (the runtime's own, from rpc/registry): `PduRecord.stub`, `stubError`, `reassembled`.
+   * Fragmented stubs are reassembled per stream, direction and call id and decoded at the last
+   * fragment; a response is decoded with its request's scalar [in] parameters in scope. Off by
+   * default: the records are then made exactly as before, at the same speed.
+   */
+  decodeStubs?: boolean;
+  /**
+   * Unseal / verify one protected PDU (a request, response or fault whose auth_length is not 0),
+   * for the decryption module. Called for every such PDU in capture order (fragments included,
+   * whether or not the interface is known, so that sequence numbers and cipher state advance), with
+   * the stream, the direction (0 = from the side that opened the TCP connection) and the PDU's
+   * bytes and decoding. Return the plaintext stub (auth padding removed) and whether the signature
+   * verified; `{ error }` when it cannot; undefined when it has nothing to say (no keys). Without
+   * this hook, or when it returns undefined, a privacy-level stub is reported as `stubSealed`.
+   */
+  unprotect?: (stream: number, dir: 0 | 1, bytes: Buffer, pdu: Pdu) => UnprotectResult;
+  /**
+   * Each bind, bind_ack, alter_context, alter_context_resp and auth3 that carries a verifier
+   * (the security handshake), before its record and before any later PDU of the stream: what a
+   * decryption module learns its keys from.
+   */
+  onAuthPdu?: (stream: number, dir: 0 | 1, bytes: Buffer, pdu: Pdu) => void;
+  /** A TCP stream ended (FIN/RST, a new SYN on its tuple, eviction): its per-stream state can go. */
+  onStreamClose?: (stream: number) => void;
 }
 
 const SMB_PORTS = new Set([139, 445]);
@@ -125,6 +181,8 @@ interface KnownContext {
   record: SyntaxRecord;
   /** Operation names by opnum (undefined = not looked up yet, null = none). */
   opNames: Array<string | null | undefined>;
+  /** Operation definitions by opnum, for stub decoding (undefined = not looked up yet, null = none). */
+  ops?: Array<ndr.Op | null | undefined>;
 }
 
 interface StreamState {
@@ -138,9 +196,35 @@ interface StreamState {
   tsSec: number;
   tsNsec: number;
   sawPdu: boolean;
+  /** Stub reassembly and request scopes (only with decodeStubs). */
+  calls: StubCalls | undefined;
+}
+
+/** A fragmented stub being reassembled. */
+interface PendingStub {
+  parts: Buffer[];
+  size: number;
+}
+
+interface StubCalls {
+  /** The contexts of the last bind/alter_context, in order, for its ack's results. */
+  offered: ReadonlyArray<readonly [number, KnownContext]>;
+  /** Contexts whose accepted transfer syntax is NDR64. */
+  ndr64: Set<number>;
+  /** Per direction: call id → the fragments so far. */
+  frags: [Map<number, PendingStub>, Map<number, PendingStub>];
+  /** call id → the request's scalar [in] parameters, for its response's size_is and friends. */
+  scopes: Map<number, Record<string, unknown>>;
 }
 
 const MAX_TRACKED_CALLS = 4096;
+/** Request scopes kept per stream until their responses (forgotten all at once past this). */
+const MAX_SCOPES_PER_STREAM = 256;
+/** Fragmented calls in progress per stream and direction (past it, the oldest is forgotten). */
+const MAX_PENDING_PER_DIRECTION = 16;
+/** One call's reassembled stub, and all stubs in reassembly at once across the capture. */
+const MAX_STUB_SIZE = 16 * 1024 * 1024;
+const MAX_PENDING_BYTES = 64 * 1024 * 1024;
 
 const ZEROS = ['', '0', '00', '000', '0000', '00000', '000000', '0000000', '00000000'];
 let cachedSec = NaN;
@@ -165,6 +249,17 @@ function isoTime(sec: number, nsec: number): string {
   return cachedTime;
 }
 
+/** The operation's definition, when the interface is one dcomlab defines. */
+function opDef(k: KnownContext, opnum: number): ndr.Op | undefined {
+  const ops = (k.ops ??= []);
+  let o = ops[opnum];
+  if (o === undefined) {
+    o = (findDefinition(k.syntax.uuid, k.syntax.version)?.byOpnum(opnum) as ndr.Op | undefined) ?? null;
+    if (opnum < 65536) ops[opnum] = o;
+  }
+  return o ?? undefined;
+}
+
 function opName(k: KnownContext, opnum: number): string | undefined {
   let n = k.opNames[opnum];
   if (n === undefined) {
@@ -184,7 +279,7 @@ const MAX_CLOSED_STREAMS = 8192;
  */
 export async function dissectCapture(
   path: string,
-  onRecord: (r: PduRecord, pdu: Pdu | undefined, bytes: Buffer) => void,
+  onRecord: (r: PduRecord, pdu: Pdu | undefined, bytes: Buffer, stub?: Buffer) => void,
   opts: DissectOptions = {},
 ): Promise<DissectSummary> {
   const streams = new Map<number, StreamState>();
@@ -197,13 +292,150 @@ export async function dissectCapture(
   const warnings: CaptureWarning[] = [];
 
   const decodePdus = opts.decodePdus ?? true;
+  const decodeStubs = opts.decodeStubs === true;
+  const unprotect = opts.unprotect;
+  const onAuthPdu = opts.onAuthPdu;
+  const stubsOn = decodeStubs || unprotect !== undefined || onAuthPdu !== undefined;
+  let pendingBytes = 0;
   const sum = new PduSummary();
+
+  const streamCalls = (st: StreamState): StubCalls =>
+    (st.calls ??= { offered: [], ndr64: new Set(), frags: [new Map(), new Map()], scopes: new Map() });
+
+  /** The transfer syntax each context of a bind/alter_context was accepted with (NDR64 or not). */
+  const trackTransfer = (st: StreamState, d: BindDescription) => {
+    const calls = streamCalls(st);
+    if (d.contexts !== undefined) calls.offered = d.bound;
+    else if (d.results !== undefined) {
+      d.results.forEach((r, i) => {
+        const offered = calls.offered[i];
+        if (offered === undefined || r.result !== 0) return;
+        if (r.transferSyntax.uuid === NDR64.uuid) calls.ndr64.add(offered[0]);
+        else calls.ndr64.delete(offered[0]);
+      });
+    }
+  };
+
+  /** Forget a call's fragments, giving their bytes back to the budget. */
+  const dropPending = (m: Map<number, PendingStub>, callId: number) => {
+    const p = m.get(callId);
+    if (p !== undefined) {
+      pendingBytes -= p.size;
+      m.delete(callId);
+    }
+  };
+
+  /**
+   * The stub of a request, response or fault (from `sum`): unprotected, reassembled and decoded
+   * into `rec`. Returns the whole plaintext stub when one is complete.
+   */
+  const stubOf = (st: StreamState, dirIdx: 0 | 1, bytes: Buffer, rec: PduRecord, pdu: Pdu | undefined): Buffer | undefined => {
+    const ptype = sum.ptype;
+    const flags = sum.flags;
+    const callId = sum.callId;
+    const le = sum.le;
+    const authLength = sum.authLength;
+    const level = sum.authLevel;
+    let stub = bytes.subarray(sum.stubOffset, sum.bodyEnd);
+    let sealed = false;
+    if (authLength > 0) {
+      if (unprotect !== undefined) {
+        let r: UnprotectResult;
+        try {
+          r = unprotect(st.id, dirIdx, bytes, pdu ?? decodePdu(bytes, 0));
+        } catch (e) {
+          r = { error: e instanceof Error ? e.message : String(e) };
+        }
+        if (r === undefined) sealed = level >= 6;
+        else if ('error' in r) {
+          rec.decryptError = r.error;
+          sealed = level >= 6;
+        } else {
+          stub = r.stub;
+          if (level >= 6) rec.decrypted = true;
+          rec.verified = r.verified;
+        }
+      } else sealed = level >= 6;
+    }
+    if (!decodeStubs) return undefined;
+    const calls = streamCalls(st);
+    const frags = calls.frags[dirIdx];
+    if (sealed || ptype === 3) {
+      if (sealed) rec.stubSealed = true;
+      dropPending(frags, callId);
+      if (ptype === 3) calls.scopes.delete(callId);
+      return undefined;
+    }
+    // Reassembly (C706 12.6.2): FIRST starts a call's stub, LAST completes it.
+    let whole: Buffer;
+    if ((flags & 3) === 3) whole = stub;
+    else {
+      let p = frags.get(callId);
+      if (flags & 1) {
+        dropPending(frags, callId);
+        // Calls whose last fragment never came (lost segments) make room for new ones, oldest first.
+        if (frags.size >= MAX_PENDING_PER_DIRECTION) dropPending(frags, frags.keys().next().value as number);
+        p = { parts: [], size: 0 };
+        frags.set(callId, p);
+      } else if (p === undefined) {
+        rec.stubError = 'a fragment whose first fragment is not in the capture';
+        return undefined;
+      }
+      if (p.size + stub.length > MAX_STUB_SIZE || pendingBytes + stub.length > MAX_PENDING_BYTES) {
+        dropPending(frags, callId);
+        rec.stubError = `stub reassembly limit reached (${MAX_STUB_SIZE} bytes per call, ${MAX_PENDING_BYTES} in all)`;
+        return undefined;
+      }
+      p.parts.push(Buffer.from(stub));
+      p.size += stub.length;
+      pendingBytes += stub.length;
+      if ((flags & 2) === 0) return undefined;
+      whole = Buffer.concat(p.parts, p.size);
+      rec.reassembled = { fragments: p.parts.length, stubLength: p.size };
+      dropPending(frags, callId);
+    }
+    if (ptype === 0) calls.scopes.delete(callId); // a new call with this id: its old scope is stale
+    const opnum = rec.opnum;
+    const k = rec.ctxId !== undefined ? st.contexts.get(rec.ctxId) : undefined;
+    if (k === undefined || opnum === undefined) return whole;
+    const op = opDef(k, opnum);
+    if (op === undefined) return whole;
+    if (calls.ndr64.has(rec.ctxId!)) {
+      rec.stubSkipped = 'NDR64 transfer syntax (dcomlab decodes NDR 2.0 only)';
+      return whole;
+    }
+    try {
+      if (ptype === 0) {
+        const v = ndr.decodeParams(op.in, whole, { le }) as Record<string, unknown>;
+        rec.stub = new DecodedStub(op.in as ndr.Params<ndr.Fields>, v);
+        // Keep the scalar [in] parameters (max_towers, cIids...) for the response.
+        let scope: Record<string, unknown> | undefined;
+        for (const key of op.in.keys) {
+          const x = v[key];
+          if (typeof x === 'number' || typeof x === 'bigint') (scope ??= {})[key] = x;
+        }
+        if (scope !== undefined) {
+          if (calls.scopes.size >= MAX_SCOPES_PER_STREAM) calls.scopes.clear();
+          calls.scopes.set(callId, scope);
+        }
+      } else {
+        const scope = calls.scopes.get(callId);
+        calls.scopes.delete(callId);
+        const v = ndr.decodeParams(op.out, whole, scope !== undefined ? { le, scope } : { le }) as Record<string, unknown>;
+        rec.stub = new DecodedStub(op.out as ndr.Params<ndr.Fields>, v);
+      }
+    } catch (e) {
+      rec.stubError = e instanceof Error ? e.message : String(e);
+    }
+    return whole;
+  };
   const emit = (st: StreamState, dirIdx: 0 | 1, bytes: Buffer, frame: number) => {
     const dir = st.dirs![dirIdx];
     let pdu: Pdu | undefined;
     let bind: BindDescription | undefined;
     let bindKey = '';
     let error: string | undefined;
+    let stub: Buffer | undefined;
     try {
       readPduSummary(bytes, 0, sum);
       // Requests, responses and faults are described from the summary; the rest (binds and
@@ -244,6 +476,18 @@ export async function dissectCapture(
           applyBind(st, bind, rec);
         }
       } else describeCall(st, bytes, sum, rec);
+      if (decodeStubs && bind !== undefined) trackTransfer(st, bind);
+      if (stubsOn) {
+        const t = sum.ptype;
+        if (t === 0 || t === 2 || t === 3) stub = stubOf(st, dirIdx, bytes, rec, pdu);
+        else if (onAuthPdu !== undefined && sum.authLength > 0) {
+          try {
+            onAuthPdu(st.id, dirIdx, bytes, pdu ?? decodePdu(bytes, 0));
+          } catch {
+            // the hook's own problem: the record is still right
+          }
+        }
+      }
       if (decodePdus && pdu === undefined) pdu = decodePdu(bytes, 0);
     } else {
       const h = decodeHeader(bytes, 0);
@@ -258,7 +502,7 @@ export async function dissectCapture(
       dcerpcStreams++;
     }
     pdus++;
-    onRecord(rec, decodePdus ? pdu : undefined, bytes);
+    onRecord(rec, decodePdus ? pdu : undefined, bytes, stub);
   };
 
   const onEvent = (e: StreamEvent) => {
@@ -267,7 +511,7 @@ export async function dissectCapture(
         streamCount++;
         const smb = SMB_PORTS.has(e.client.port) || SMB_PORTS.has(e.server.port);
         if (smb) skippedSmbStreams++;
-        const st: StreamState = { id: e.stream, smb, dirs: null, contexts: new Map(), opnums: new Map(), tsSec: 0, tsNsec: 0, sawPdu: false };
+        const st: StreamState = { id: e.stream, smb, dirs: null, contexts: new Map(), opnums: new Map(), tsSec: 0, tsNsec: 0, sawPdu: false, calls: undefined };
         if (!smb) {
           const c = endpoint(e.client.ip, e.client.port);
           const s = endpoint(e.server.ip, e.server.port);
@@ -291,7 +535,15 @@ export async function dissectCapture(
       case 'close': {
         const st = streams.get(e.stream);
         if (st?.dirs) skippedBytes += st.dirs[0].framer.skippedBytes + st.dirs[1].framer.skippedBytes + st.dirs[0].framer.buffered + st.dirs[1].framer.buffered;
+        if (st?.calls) for (const m of st.calls.frags) for (const p of m.values()) pendingBytes -= p.size;
         streams.delete(e.stream);
+        if (opts.onStreamClose !== undefined && st?.sawPdu) {
+          try {
+            opts.onStreamClose(e.stream);
+          } catch {
+            // the hook's own problem
+          }
+        }
         break;
       }
     }
@@ -346,6 +598,8 @@ function newRecord(
     error: undefined, authType: undefined, authLevel: undefined, authContextId: undefined,
     ctxId: undefined, opnum: undefined, allocHint: undefined, object: undefined, stubLength: undefined,
     interface: undefined, operation: undefined, status: undefined, statusName: undefined, contexts: undefined, results: undefined,
+    stub: undefined, stubError: undefined, stubSkipped: undefined, stubSealed: undefined, decrypted: undefined, verified: undefined, decryptError: undefined,
+    reassembled: undefined,
   };
 }
 
