@@ -6,6 +6,7 @@ import { formatError } from '../base/errors';
 import { registerDissect } from './dissect';
 import { registerDcom } from './dcom';
 import { registerLab } from './lab';
+import { registerSessions } from './sessions';
 import { registerEpm } from './epm';
 import { registerServe } from './serve';
 import { VERSION } from '../version';
@@ -23,6 +24,7 @@ async function main(argv: string[]): Promise<number> {
   registerEpm(program);
   registerDcom(program);
   registerLab(program);
+  registerSessions(program);
   try {
     await program.parseAsync(argv);
     return 0;

@@ -1,0 +1,40 @@
+// `dcomlab dissect --password` (the built command) on the sealed scapy capture (shared pcaps README:
+// DOMAIN\Administrator, Password123!) and on the project's Impacket PKT_PRIVACY capture.
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { dcomlab } from '../support/cli';
+import { PROJECT_PCAPS, SHARED_PCAPS } from '../support/paths';
+
+const SCAPY = path.join(SHARED_PCAPS, 'scapy', 'dcerpc_privacy_ntlm.pcapng.gz');
+
+describe('dissect --password', () => {
+  it('every sealed request and response unseals and verifies; the session is reported', () => {
+    const r = dcomlab(['dissect', SCAPY, '-f', 'jsonl', '--password', 'Password123!']);
+    expect(r.status, r.stderr).toBe(0);
+    const lines = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    const sealed = lines.filter((x) => x.authLevel === 6 && [0, 2].includes(x.ptype as number));
+    expect(sealed).toHaveLength(12);
+    for (const x of sealed) expect(x).toMatchObject({ decrypted: true, verified: true });
+    const d = lines.at(-1) as { decryption: { user: string; domain: string; decryptable: boolean; verified: number; failed: number }[] };
+    expect(d.decryption).toEqual([expect.objectContaining({ user: 'Administrator', domain: 'DOMAIN', decryptable: true, verified: 12, failed: 0 })]);
+  });
+
+  it('a wrong password: the session is not decryptable, said once, and the command succeeds', () => {
+    const r = dcomlab(['dissect', SCAPY, '--password', 'Password124!']);
+    expect(r.status).toBe(0);
+    expect(r.stderr).toMatch(/^decryption: stream 1 context 0 NTLMSSP DOMAIN\\Administrator \(v2\): not decryptable: wrong password/m);
+    expect(r.stdout.split('\n').filter((l) => l.includes('pkt_privacy')).length).toBeGreaterThan(0);
+  });
+
+  it('the Impacket activation at PKT_PRIVACY decodes once decrypted: CLSID_CServer in the request', () => {
+    const file = path.join(PROJECT_PCAPS, 'impacket-dcom-dcomlab-privacy.pcapng');
+    const sealed = dcomlab(['dissect', file, '-f', 'jsonl']);
+    const act = (out: string) => out.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>)
+      .find((x) => x.operation === 'RemoteCreateInstance' && x.ptype === 0)!;
+    expect(act(sealed.stdout)).toMatchObject({ stubSealed: true });
+    const open = dcomlab(['dissect', file, '-f', 'jsonl', '--password', 'Secret1!']);
+    const req = act(open.stdout);
+    expect(req).toMatchObject({ decrypted: true, verified: true });
+    expect(JSON.stringify(req.stub)).toContain('82d1ea8a-00f7-4c0c-9418-1bdca814dccb');
+  });
+});
