@@ -20,7 +20,7 @@ import {
   parsePcapFileHeader,
   parseShbHeader,
 } from './headers';
-import type { CapturedPacket, CaptureSummary, CaptureWarning, PacketView, ReadCaptureOptions } from './types';
+import type { CaptureSummary, CaptureWarning, PacketView, ReadCaptureOptions } from './types';
 
 /** Captured lengths above this are treated as corruption (Wireshark uses the same bound). */
 export const MAX_CAPLEN = 256 * 1024 * 1024;

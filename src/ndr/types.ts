@@ -165,7 +165,6 @@ export interface U8Type extends Primitive<number> {
   readonly __u8: true;
 }
 
-const U32_MAX = 0x100000000;
 
 function u16Of(r: Reader): number {
   r.align(2);
