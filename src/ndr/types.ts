@@ -165,7 +165,6 @@ export interface U8Type extends Primitive<number> {
   readonly __u8: true;
 }
 
-
 function u16Of(r: Reader): number {
   r.align(2);
   return r.u16();
