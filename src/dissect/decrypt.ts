@@ -431,11 +431,13 @@ export class CaptureDecryptor {
     s.report.mechListMic = { ...s.report.mechListMic, [fromClient ? 'client' : 'server']: ok };
   }
 
-  private unprotectCall(s: Session, bytes: Buffer, pdu: CallPdu): UnprotectResult {
+  private unprotectCall(s: Session, bytes: Buffer, pdu: CallPdu): UnprotectResult | undefined {
     const r = s.report;
     if (r.status === 'not-decryptable') {
+      // Said once, in the session's report; each PDU then reads as if no key had been given
+      // (sealed stubs stay sealed, signed ones are decoded unverified).
       r.undecrypted++;
-      return { error: `session not decryptable: ${r.reason}` };
+      return undefined;
     }
     if (!s.keysets) {
       r.undecrypted++;

@@ -136,7 +136,7 @@ describe('scapy dcerpc_privacy_ntlm with the known password', () => {
 });
 
 describe('scapy dcerpc_privacy_ntlm without the right password', () => {
-  it('a wrong password: the session is not decryptable, with the reason; every sealed PDU gets an error; nothing throws', async () => {
+  it('a wrong password: the session is not decryptable, with the reason (once, in its report); its sealed PDUs stay sealed; nothing throws', async () => {
     const { dec, seen } = await decryptCapture([{ password: 'Password123?' }, { user: 'DOMAIN\\Administrator', password: 'password123!' }]);
     const sessions = dec.sessions();
     expect(sessions).toHaveLength(1);
@@ -147,9 +147,9 @@ describe('scapy dcerpc_privacy_ntlm without the right password', () => {
       expect(s).toMatchObject({ user: 'Administrator', domain: 'DOMAIN', flavour: 'v2', verified: 0, failed: 0, undecrypted: 12 });
       expect(s.credential).toBeUndefined();
     }
-    const results = seen.filter((s) => s.result).map((s) => s.result!);
-    expect(results).toHaveLength(12);
-    for (const r of results) expect(r).toEqual({ error: expect.stringMatching(/^session not decryptable: wrong password/) });
+    // Each PDU then reads as if no key were given (the dissector shows it sealed): no per-PDU error
+    // repeating the session's reason thousands of times in a large capture.
+    expect(seen.filter((s) => s.result)).toEqual([]);
   });
 
   it('no credential for that user, or none at all: not decryptable, saying so', async () => {
