@@ -9,6 +9,7 @@ import { registerLab } from './lab';
 import { registerSessions } from './sessions';
 import { registerEpm } from './epm';
 import { registerServe } from './serve';
+import { registerReplay } from './replay';
 import { VERSION } from '../version';
 
 async function main(argv: string[]): Promise<number> {
@@ -25,6 +26,7 @@ async function main(argv: string[]): Promise<number> {
   registerDcom(program);
   registerLab(program);
   registerSessions(program);
+  registerReplay(program);
   try {
     await program.parseAsync(argv);
     return 0;
