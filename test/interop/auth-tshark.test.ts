@@ -13,31 +13,21 @@
 //
 // DCOMLAB_AUTH_SESSION_OUT=FILE: after every assertion on capture 1 passed, copy it there, e.g.
 //   DCOMLAB_AUTH_SESSION_OUT=pcaps/dcomlab-epm-privacy-ntlmv2.pcapng npx vitest run test/interop/auth-tshark.test.ts
-import { execFile } from 'node:child_process';
 import { copyFileSync, mkdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { NIL_GUID } from '../../src/base/guid';
 import { bindInterface, epm, RpcConnection, tcpTower, decodeTower } from '../../src/rpc';
 import { clientAuthFrom } from '../../src/cli/auth-options';
-import { describeWithPeers, PEERS_DIR, PEERS_ROOT } from '../support/peers';
-import { runTshark, tsharkExpert, tsharkFields, tsharkPdus } from '../support/tshark';
+import { describeWithPeers, PEERS_ROOT } from '../support/peers';
+import { captureSh } from '../support/capture-sh';
+import { runTshark, tsharkExpert, tsharkPdus } from '../support/tshark';
 import { ALICE, LEVEL, REGISTERED, startAuthServer, WhoAmIIface, type AuthServer, type Who } from '../support/auth-lab';
 
-const execFileAsync = promisify(execFile);
-const CAPTURE_SH = path.join(PEERS_DIR, 'capture.sh');
 const HOST = '127.0.0.9';
 const NIL_HANDLE = { attributes: 0, uuid: NIL_GUID };
 
-async function capture(...args: string[]): Promise<void> {
-  try {
-    await execFileAsync('bash', [CAPTURE_SH, ...args], { timeout: 30_000 });
-  } catch (err) {
-    const e = err as Error & { stderr?: string };
-    throw new Error(`tools/peers/capture.sh ${args[0]} failed: ${(e.stderr ?? '').trim() || e.message}`);
-  }
-}
+const capture = captureSh;
 
 interface Seen {
   entries: number;

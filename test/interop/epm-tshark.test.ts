@@ -9,10 +9,8 @@
 //
 // DCOMLAB_EPM_SESSION_OUT=FILE: after every assertion passed, copy the capture there
 // (tools/make-pcaps.sh dcomlab-epm-session does this for pcaps/dcomlab-epm-session.pcapng).
-import { execFile } from 'node:child_process';
 import { copyFileSync, mkdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { RpcFault } from '../../src/base/errors';
 import { NIL_GUID } from '../../src/base/guid';
@@ -20,11 +18,10 @@ import {
   bindInterface, decodeTower, epm, EpmDatabase, mgmt, RpcConnection, RpcServer, serveEndpointMapper, serveMgmt, tcpTower,
 } from '../../src/rpc';
 import { PROJECT_PCAPS } from '../support/paths';
-import { describeWithPeers, PEERS_DIR, PEERS_ROOT } from '../support/peers';
+import { describeWithPeers, PEERS_ROOT } from '../support/peers';
+import { captureSh } from '../support/capture-sh';
 import { tsharkExpert, tsharkFields, tsharkPdus } from '../support/tshark';
 
-const execFileAsync = promisify(execFile);
-const CAPTURE_SH = path.join(PEERS_DIR, 'capture.sh');
 
 const HOST = '127.0.0.8';
 const NIL_HANDLE = { attributes: 0, uuid: NIL_GUID };
@@ -42,14 +39,7 @@ const BULK = Array.from({ length: 60 }, (_, i) => ({
 }));
 const UNREGISTERED = { uuid: '7a5cffff-8b2d-4e6f-9a1b-0c3d5e7f9b11', version: 1 };
 
-async function capture(...args: string[]): Promise<void> {
-  try {
-    await execFileAsync('bash', [CAPTURE_SH, ...args], { timeout: 30_000 });
-  } catch (err) {
-    const e = err as Error & { stderr?: string };
-    throw new Error(`tools/peers/capture.sh ${args[0]} failed: ${(e.stderr ?? '').trim() || e.message}`);
-  }
-}
+const capture = captureSh;
 
 /** What the dcomlab client saw, to hold against what tshark decodes. */
 interface SessionResult {

@@ -27,25 +27,18 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { decodeTcp, readCapture, TcpReassembler, type Endpoint } from '../../src/capture';
 import { describeWithPeers, PEERS_DIR, PEERS_ROOT } from '../support/peers';
+import { captureSh } from '../support/capture-sh';
 import { runTshark } from '../support/tshark';
 import { ALICE } from '../support/auth-lab';
 import { cli, parseJson, python, startCliServe, type CliServer, type Run } from './helpers';
 
 const execFileAsync = promisify(execFile);
-const CAPTURE_SH = path.join(PEERS_DIR, 'capture.sh');
 const CLIENT_PY = path.join(PEERS_DIR, 'dcom_lab_client.py');
 const CLSID_CSERVER = '82d1ea8a-00f7-4c0c-9418-1bdca814dccb';
 const IID_ICSERVER = '737ef2d6-dcd1-44df-a320-8c9d344cc7a8';
 const IID_ICLIENTCALLBACK = '59ef5494-5d79-4ed8-a9f5-6b6ee4beb812';
 
-async function capture(...args: string[]): Promise<void> {
-  try {
-    await execFileAsync('bash', [CAPTURE_SH, ...args], { timeout: 30_000 });
-  } catch (err) {
-    const e = err as Error & { stderr?: string };
-    throw new Error(`tools/peers/capture.sh ${args[0]} failed: ${(e.stderr ?? '').trim() || e.message}`);
-  }
-}
+const capture = captureSh;
 
 interface Conn {
   client: Endpoint;
