@@ -19,7 +19,7 @@ import type { CallContext } from '../rpc/server';
 import type { SocketTap } from '../rpc/tap';
 import { DcomClient, chooseBinding, proxyHresult, type ComInterface } from '../dcom/client';
 import { OBJREF_CUSTOM } from '../dcom/objref';
-import { IClientCallback, IID_IClientCallback, type CServer, type CServerHooks } from '../dcom/server/lab-class';
+import { callerName, IClientCallback, IID_IClientCallback, type CServer, type CServerHooks } from '../dcom/server/lab-class';
 
 /** E_OUTOFMEMORY: what the client sees when pCallback cannot be unmarshaled (the field report). */
 export const E_OUTOFMEMORY = 0x8007000e;
@@ -78,7 +78,7 @@ export function forwardCallHook(o: CallbackOptions): CServerHooks {
   const resolverPort = o.resolverPort ?? 135;
   return {
     forwardCall: async (pCallback, ctx: CallContext, obj: CServer) => {
-      const caller = ctx.auth?.identity ? (ctx.auth.identity.anonymous ? 'NT AUTHORITY\\ANONYMOUS LOGON' : `${ctx.auth.identity.domain}\\${ctx.auth.identity.user}`) : 'NT AUTHORITY\\ANONYMOUS LOGON';
+      const caller = callerName(ctx);
       const rec: ForwardRecord = { caller, identityMode: o.identity.mode, resolved: false, bodyRan: false, hresult: 0 };
       const client = new DcomClient({
         auth: { credentials: callbackCredentials(o.identity), level },
