@@ -9,6 +9,7 @@ import {
   type BoxPort, type FirewallAction, type RunOptions, type Scenario, type ScenarioResult,
 } from '../lab';
 import { runScenarioNetns } from '../lab/netns';
+import { withCapture } from '../lab/capture';
 import { cliLogger, collect, parsePort } from './common';
 import { addClientAuthOptions, authSpecFrom, type ClientAuthCliOptions } from './auth-options';
 import { CliError } from './errors';
@@ -194,7 +195,6 @@ function fail(name: string): never {
 async function runLoopback(s: Scenario, o: Omit<RunOptions, 'serverHost' | 'clientHost'> & { captureDir?: string }): Promise<ScenarioResult> {
   const { captureDir, ...rest } = o;
   if (captureDir) {
-    const { withCapture } = await import('../lab/capture');
     return withCapture(captureDir, s.name, ['127.0.0.2', '127.0.0.3'], () => runScenario(s, { ...rest, serverHost: '127.0.0.2', clientHost: '127.0.0.3' }));
   }
   return runScenario(s, { ...rest, serverHost: '127.0.0.2', clientHost: '127.0.0.3' });
