@@ -34,7 +34,7 @@ import os from 'node:os';
 import path from 'node:path';
 import readline from 'node:readline';
 import { pathToFileURL } from 'node:url';
-import { CLK_TCK, BENCH_DIR, CLI, OUT_DIR, ROOT, fmtInt, fmtNum, killChildren, machineInfo, mdTable, passMiss, runResultChild, spawnTracked, textTable, writeBenchmarksSection } from './lib.mjs';
+import { CLK_TCK, BENCH_DIR, CLI, OUT_DIR, ROOT, fmtInt, fmtNum, killChildren, machineInfo, mdTable, passMiss, runResultChild, spawnTracked, textTable, writeBenchmarksSection, cpuMs, machineBusyMs, stopChildrenOnSignals } from './lib.mjs';
 import { summariseProfile } from './profile.mjs';
 
 const SECTION = '## DCOM';
@@ -129,38 +129,10 @@ async function snapshotLib() {
 
 // ---- processes -------------------------------------------------------------------------------
 
-/** CPU time (ms, user + sys) of one process, from /proc. */
-function cpuMs(pid) {
-  try {
-    const s = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const f = s.slice(s.lastIndexOf(')') + 2).split(' ');
-    return ((Number(f[11]) + Number(f[12])) * 1000) / CLK_TCK;
-  } catch {
-    return null;
-  }
-}
-
-/** Busy CPU time (ms) of the whole machine, all CPUs, from /proc/stat (everything but idle and iowait). */
-function machineBusyMs() {
-  try {
-    const f = /^cpu\s+(.+)$/m.exec(readFileSync('/proc/stat', 'utf8'))[1].trim().split(/\s+/).map(Number);
-    // user nice system idle iowait irq softirq steal (guest time is already in user)
-    return ((f[0] + f[1] + f[2] + f[5] + f[6] + (f[7] ?? 0)) * 1000) / CLK_TCK;
-  } catch {
-    return null;
-  }
-}
-
 function cleanupSync() {
   killChildren();
 }
-for (const sig of ['SIGINT', 'SIGTERM']) {
-  process.on(sig, () => {
-    log(`${sig}: stopping what this bench started`);
-    cleanupSync();
-    process.exit(130);
-  });
-}
+stopChildrenOnSignals(log, cleanupSync);
 
 class PortBusy extends Error {}
 

@@ -376,3 +376,37 @@ export function writeBenchmarksSection(heading, section) {
   writeFileSync(file, text.trimEnd() + '\n');
   return file;
 }
+
+/** CPU time (ms, user + sys) of one process, from /proc; null when it is gone. */
+export function cpuMs(pid) {
+  try {
+    const s = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = s.slice(s.lastIndexOf(')') + 2).split(' ');
+    return ((Number(f[11]) + Number(f[12])) * 1000) / CLK_TCK;
+  } catch {
+    return null;
+  }
+}
+
+/** Busy CPU time (ms) of the whole machine, all CPUs, from /proc/stat (everything but idle and iowait). */
+export function machineBusyMs() {
+  try {
+    const f = /^cpu\s+(.+)$/m.exec(readFileSync('/proc/stat', 'utf8'))[1].trim().split(/\s+/).map(Number);
+    // user nice system idle iowait irq softirq steal (guest time is already in user)
+    return ((f[0] + f[1] + f[2] + f[5] + f[6] + (f[7] ?? 0)) * 1000) / CLK_TCK;
+  } catch {
+    return null;
+  }
+}
+
+/** On SIGINT/SIGTERM: say so, run `cleanup` (stop what the bench started, by PID), exit 130. */
+export function stopChildrenOnSignals(log, cleanup) {
+  for (const sig of ['SIGINT', 'SIGTERM']) {
+    process.on(sig, () => {
+      log(`${sig}: stopping what this bench started`);
+      cleanup();
+      process.exit(130);
+    });
+  }
+}
+

@@ -27,7 +27,7 @@ import os from 'node:os';
 import path from 'node:path';
 import readline from 'node:readline';
 import { pathToFileURL } from 'node:url';
-import { CLK_TCK, BENCH_DIR, CLI, OUT_DIR, ROOT, fmtInt, fmtNum, killChildren, machineInfo, mdTable, passMiss, runResultChild, spawnTracked, textTable, writeBenchmarksSection } from './lib.mjs';
+import { CLK_TCK, BENCH_DIR, CLI, OUT_DIR, ROOT, fmtInt, fmtNum, killChildren, machineInfo, mdTable, passMiss, runResultChild, spawnTracked, textTable, writeBenchmarksSection, stopChildrenOnSignals } from './lib.mjs';
 import { summariseProfile } from './profile.mjs';
 
 const SECTION = '## RPC runtime';
@@ -209,13 +209,7 @@ function cleanupSync() {
     sambaStartedByUs = null;
   }
 }
-for (const sig of ['SIGINT', 'SIGTERM']) {
-  process.on(sig, () => {
-    log(`${sig}: stopping what this bench started`);
-    cleanupSync();
-    process.exit(130);
-  });
-}
+stopChildrenOnSignals(log, cleanupSync);
 
 /** `dcomlab serve` on 127.0.0.5:135 with the given endpoints; resolves once it listens. */
 let cliSnap = CLI;
