@@ -14,8 +14,7 @@ import os from 'node:os';
 import path from 'node:path';
 import {
   CLI, OUT_DIR, ROOT, TSHARK, fileSize, fmtInt, fmtMB, fmtMs, fmtNum, machineInfo, mdTable, passMiss, runChild,
-  textTable, timedUnderGnuTime, writeBenchmarksSection,
-} from './lib.mjs';
+  textTable, timedUnderGnuTime, writeBenchmarksSection, lineFeeder } from './lib.mjs';
 import { synthesise } from './synth.mjs';
 import { profileTable, summariseProfile } from './profile.mjs';
 
@@ -67,34 +66,25 @@ async function bestOf(n, fn) {
 
 /** The jsonl once more, piped: PDU records, decrypted ones, decrypted-and-verified ones, the sessions line. */
 async function dcomlabCount(file) {
-  let tail = '';
   let pdus = 0;
   let decrypted = 0;
   let verified = 0;
   let decryptErrors = 0;
   let sessions = null;
-  const feed = (chunk) => {
-    const s = tail + chunk.toString('utf8');
-    let start = 0;
-    for (;;) {
-      const nl = s.indexOf('\n', start);
-      if (nl < 0) break;
-      if (nl > start) {
-        const line = s.slice(start, nl);
-        if (line.startsWith('{"decryption"')) sessions = JSON.parse(line).decryption;
-        else {
-          pdus++;
-          if (line.includes('"decrypted":true')) {
-            decrypted++;
-            if (line.includes('"decrypted":true,"verified":true')) verified++;
-          }
-          if (line.includes('"decryptError"')) decryptErrors++;
-        }
-      }
-      start = nl + 1;
+  const feed = lineFeeder((s, start, end) => {
+    if (end === start) return;
+    const line = s.slice(start, end);
+    if (line.startsWith('{"decryption"')) {
+      sessions = JSON.parse(line).decryption;
+      return;
     }
-    tail = s.slice(start);
-  };
+    pdus++;
+    if (line.includes('"decrypted":true')) {
+      decrypted++;
+      if (line.includes('"decrypted":true,"verified":true')) verified++;
+    }
+    if (line.includes('"decryptError"')) decryptErrors++;
+  });
   const r = await runChild(process.execPath, DISSECT_JSONL(file), { count: feed });
   if (r.code !== 0) throw new Error(`counting run exited ${r.code}: ${r.stderr.slice(0, 400)}`);
   const ss = sessions ?? [];
@@ -109,13 +99,9 @@ async function dcomlabCount(file) {
 /** tshark's own count of unsealed stubs ("Decrypted data:" lines of -V) on one repetition: shows the password took. */
 async function tsharkDecryptedPerRep(file) {
   let n = 0;
-  let tail = '';
-  const feed = (chunk) => {
-    const s = tail + chunk.toString('latin1');
-    const lines = s.split('\n');
-    tail = lines.pop();
-    for (const l of lines) if (/^\s*Decrypted data:/.test(l)) n++;
-  };
+  const feed = lineFeeder((s, start, end) => {
+    if (/^\s*Decrypted data:/.test(s.slice(start, end))) n++;
+  }, 'latin1');
   const r = await runChild(TSHARK, TSHARK_V(file), { count: feed });
   return r.code === 0 ? n : null;
 }

@@ -105,31 +105,39 @@ export function runChild(cmd, args, { env, count = null, timeoutMs = 0 } = {}) {
   });
 }
 
-/** Counts lines of `dissect --format jsonl` output, and PDUs by ptype. */
-export function jsonlCounter() {
-  const byType = new Map();
-  let lines = 0;
+/**
+ * A `count` callback for runChild that hands `onLine` each complete line of the output (without its
+ * newline; a last line without one is never handed over), decoding chunks as `encoding`.
+ */
+export function lineFeeder(onLine, encoding = 'utf8') {
   let tail = '';
-  const RE = /"ptype":(\d+)/;
-  const feed = (chunk) => {
-    const s = tail + chunk.toString('utf8');
+  return (chunk) => {
+    const s = tail + chunk.toString(encoding);
     let start = 0;
     for (;;) {
       const nl = s.indexOf('\n', start);
       if (nl < 0) break;
-      if (nl > start) {
-        const line = s.slice(start, nl);
-        if (!line.startsWith('{"stats"')) {
-          lines++;
-          const m = RE.exec(line);
-          const t = m ? Number(m[1]) : -1;
-          byType.set(t, (byType.get(t) ?? 0) + 1);
-        }
-      }
+      onLine(s, start, nl);
       start = nl + 1;
     }
     tail = s.slice(start);
   };
+}
+
+/** Counts lines of `dissect --format jsonl` output, and PDUs by ptype. */
+export function jsonlCounter() {
+  const byType = new Map();
+  let lines = 0;
+  const RE = /"ptype":(\d+)/;
+  const feed = lineFeeder((s, start, end) => {
+    if (end === start) return;
+    const line = s.slice(start, end);
+    if (line.startsWith('{"stats"')) return;
+    lines++;
+    const m = RE.exec(line);
+    const t = m ? Number(m[1]) : -1;
+    byType.set(t, (byType.get(t) ?? 0) + 1);
+  });
   return { feed, result: () => ({ pdus: lines, byType: Object.fromEntries([...byType].sort((a, b) => a[0] - b[0])) }) };
 }
 
@@ -140,25 +148,15 @@ export function jsonlCounter() {
 export function tsharkCounter() {
   const byType = new Map();
   let pdus = 0;
-  let tail = '';
-  const feed = (chunk) => {
-    const s = tail + chunk.toString('latin1');
-    let start = 0;
-    for (;;) {
-      const nl = s.indexOf('\n', start);
-      if (nl < 0) break;
-      const line = s.slice(start, nl).trim();
-      if (line) {
-        for (const v of line.split(',')) {
-          pdus++;
-          const t = Number(v);
-          byType.set(t, (byType.get(t) ?? 0) + 1);
-        }
-      }
-      start = nl + 1;
+  const feed = lineFeeder((s, start, end) => {
+    const line = s.slice(start, end).trim();
+    if (!line) return;
+    for (const v of line.split(',')) {
+      pdus++;
+      const t = Number(v);
+      byType.set(t, (byType.get(t) ?? 0) + 1);
     }
-    tail = s.slice(start);
-  };
+  }, 'latin1');
   return { feed, result: () => ({ pdus, byType: Object.fromEntries([...byType].sort((a, b) => a[0] - b[0])) }) };
 }
 

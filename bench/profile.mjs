@@ -6,7 +6,7 @@
 import { mkdirSync, readdirSync, readFileSync, rmSync, existsSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { CLI, OUT_DIR, ROOT, runChild } from './lib.mjs';
+import { CLI, OUT_DIR, ROOT, lineFeeder, runChild } from './lib.mjs';
 
 const B64 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/';
 const B64_INDEX = new Map([...B64].map((c, i) => [c, i]));
@@ -147,27 +147,17 @@ export async function gcTrace(file) {
   const full = [];
   let scavenges = 0;
   let maxCommittedMB = 0;
-  let tail = '';
   const RE = /(Mark-Compact|Mark-sweep)[^\n]*?([\d.]+) \(([\d.]+)\) -> ([\d.]+) \(([\d.]+)\) MB/;
-  const feed = (chunk) => {
-    const s = tail + chunk.toString('latin1');
-    let start = 0;
-    for (;;) {
-      const nl = s.indexOf('\n', start);
-      if (nl < 0) break;
-      if (s.charCodeAt(start) === 91 /* [ */) {
-        const line = s.slice(start, nl);
-        if (line.includes('Scavenge')) scavenges++;
-        const m = RE.exec(line);
-        if (m) {
-          full.push(Number(m[4]));
-          maxCommittedMB = Math.max(maxCommittedMB, Number(m[3]), Number(m[5]));
-        }
-      }
-      start = nl + 1;
+  const feed = lineFeeder((s, start, end) => {
+    if (s.charCodeAt(start) !== 91 /* [ */) return;
+    const line = s.slice(start, end);
+    if (line.includes('Scavenge')) scavenges++;
+    const m = RE.exec(line);
+    if (m) {
+      full.push(Number(m[4]));
+      maxCommittedMB = Math.max(maxCommittedMB, Number(m[3]), Number(m[5]));
     }
-    tail = s.slice(start);
-  };
+  }, 'latin1');
   const r = await runChild(process.execPath, ['--trace-gc', CLI, 'dissect', file, '--format', 'jsonl'], { count: feed });
   if (r.code !== 0) throw new Error(`gc-traced dissect failed: ${r.stderr.slice(0, 300)}`);
   const q = (f) => (full.length ? full[Math.min(full.length - 1, Math.floor(f * full.length))] : null);
