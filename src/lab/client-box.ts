@@ -4,14 +4,15 @@
 // calls pass the box's machine-wide policy first (MachineAccessRestriction), as on XP SP2.
 import { ComError, RpcFault, formatError } from '../base/errors';
 import { describeStatus } from '../base/status';
-import { identityName } from '../auth/types';
+import type { CallContext } from '../rpc/server';
+import { AuthLevel } from '../pdu';
 import type { Logger } from '../base/log';
 import { silentLogger } from '../base/log';
 import type { CredentialOptions } from '../auth/types';
 import { credentialAuthProvider } from '../rpc/auth-provider';
 import { DcomClient, proxyHresult, type DcomAuth } from '../dcom/client';
 import { startDcomServer, type DcomServer } from '../dcom/server';
-import { CLSID_CServer, IClientCallback, IID_IClientCallback, IID_ICServer, ICServer } from '../dcom/server/lab-class';
+import { callerName, CLSID_CServer, IClientCallback, IID_IClientCallback, IID_ICServer, ICServer } from '../dcom/server/lab-class';
 import { ORPCTHAT_EMPTY } from '../dcom/server/exporter';
 import { dispatcherFor } from '../rpc/typed';
 import type { DcomPolicy } from './policy';
@@ -31,6 +32,11 @@ export interface CallbackArrival {
   cookie?: number;
   /** The policy's explanation when refused. */
   deniedBy?: string;
+}
+
+/** Who a callback arrived as, and at which level (an unauthenticated call counts as anonymous). */
+function arrivalOf(ctx: CallContext): Pick<CallbackArrival, 'identity' | 'anonymous' | 'authLevel'> {
+  return { identity: callerName(ctx), anonymous: ctx.auth?.identity.anonymous ?? true, authLevel: ctx.auth?.level ?? AuthLevel.none };
 }
 
 export interface ClientBoxOptions {
@@ -80,11 +86,7 @@ export class ClientBox {
   async start(): Promise<void> {
     const authorize = accessAuthorizer(this.o.policy, this.log, (d, ctx) => {
       if (d.allowed || ctx.iface.uuid !== IID_IClientCallback) return;
-      const identity = ctx.auth?.identity;
-      this.arrivals.push({
-        identity: identity ? identityName(identity) : 'NT AUTHORITY\\ANONYMOUS LOGON', anonymous: identity?.anonymous ?? true,
-        authLevel: ctx.auth?.level ?? 1, ran: false, deniedBy: d.explanation,
-      });
+      this.arrivals.push({ ...arrivalOf(ctx), ran: false, deniedBy: d.explanation });
     });
     this.dcom = await startDcomServer({
       hosts: [this.o.host], resolverPort: this.o.resolverPort, exporterPort: this.o.exporterPort ?? 0, logger: this.log,
@@ -95,12 +97,9 @@ export class ClientBox {
     });
     this.dcom.exporter.addInterface(dispatcherFor(IClientCallback, {
       BackwardCall: (a, ctx) => {
-        const identity = ctx.auth?.identity;
-        this.arrivals.push({
-          identity: identity ? identityName(identity) : 'NT AUTHORITY\\ANONYMOUS LOGON', anonymous: identity?.anonymous ?? true,
-          authLevel: ctx.auth?.level ?? 1, ran: true, cookie: a.cookie,
-        });
-        this.log.info({ cookie: a.cookie, caller: identity ? identityName(identity) : 'unauthenticated' }, 'BackwardCall ran');
+        const arrival: CallbackArrival = { ...arrivalOf(ctx), ran: true, cookie: a.cookie };
+        this.arrivals.push(arrival);
+        this.log.info({ cookie: a.cookie, caller: arrival.identity }, 'BackwardCall ran');
         return { ORPCthat: ORPCTHAT_EMPTY, hresult: 0 };
       },
     }));
