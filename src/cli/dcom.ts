@@ -3,7 +3,7 @@
 import type { Command } from 'commander';
 import { ComError } from '../base/errors';
 import { describeStatus } from '../base/status';
-import { DcomClient, type ActivationMethod, type ActivationResult, type BindingChoice, type DcomClientOptions } from '../dcom/client';
+import { DcomClient, failed, type ActivationMethod, type ActivationResult, type BindingChoice, type DcomClientOptions } from '../dcom/client';
 import { CLSID_CServer, ICServer, IID_IClientCallback, IID_ICServer, IID_IUnknown } from '../dcom/server';
 import type { DualStringArray } from '../dcom/types';
 import { AUTH_LEVEL_NAMES } from '../pdu';
@@ -168,7 +168,7 @@ export function registerDcom(program: Command): void {
           const result = 'echo' in r ? r.echo : r.identity;
           if (o.json) process.stdout.write(JSON.stringify({ host, method: m, hresult: r.hresult, hresultName: hr(r.hresult), result }) + '\n');
           else process.stdout.write(`${m === 'ping' ? `Ping(${n})` : 'WhoAmI()'} = ${JSON.stringify(result)}  ${hr(r.hresult)}\n`);
-          if ((r.hresult >>> 0) >= 0x80000000) process.exitCode = 1;
+          if (failed(r.hresult)) process.exitCode = 1;
         } finally {
           await itf.release().catch(() => undefined);
         }

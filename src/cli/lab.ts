@@ -9,6 +9,7 @@ import {
   type BoxPort, type FirewallAction, type RunOptions, type Scenario, type ScenarioResult,
 } from '../lab';
 import { runScenarioNetns } from '../lab/netns';
+import { failed } from '../dcom/client';
 import { withCapture } from '../lab/capture';
 import { cliLogger, collect, parsePort } from './common';
 import { addClientAuthOptions, authSpecFrom, type ClientAuthCliOptions } from './auth-options';
@@ -133,8 +134,7 @@ export function registerLab(program: Command): void {
           }
           process.stdout.write(lines.join('\n') + '\n');
         }
-        const failedHr = (h: number | undefined) => h !== undefined && h >>> 0 >= 0x80000000;
-        if (failedHr(r.activationHr) || failedHr(r.forwardHr)) process.exitCode = 1;
+        if (failed(r.activationHr) || (r.forwardHr !== undefined && failed(r.forwardHr))) process.exitCode = 1;
       } finally {
         await box.stop();
         if (recording) {

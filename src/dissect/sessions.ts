@@ -7,7 +7,8 @@ import { IID_IObjectExporter } from '../dcom/interfaces/object-exporter';
 import { readActivationReply } from '../dcom/client/activation';
 import { parseNetworkAddr } from '../dcom/client/bindings';
 import { decodeObjref, OBJREF_CUSTOM } from '../dcom/objref';
-import { parseDualStringArray, type DualStringArray, type DualStringArrayWire } from '../dcom/types';
+import type { DualStringArray, DualStringArrayWire } from '../dcom/types';
+import { dsa } from '../dcom/client/resolver-client';
 import { describeStatus } from '../base/status';
 import { AUTH_LEVEL_NAMES, AUTH_TYPE_NAMES } from '../pdu';
 import { CaptureDecryptor, type DecryptCredentials, type DecryptSessionReport } from './decrypt';
@@ -68,8 +69,7 @@ export interface SessionsReport {
 
 const hex64 = (v: bigint) => '0x' + BigInt.asUintN(64, v).toString(16).padStart(16, '0');
 const hostOf = (ep: string) => ep.replace(/:\d+$/, '').replace(/^\[(.*)\]$/, '$1');
-const bindingList = (d: DualStringArray | undefined) => (d ? d.stringBindings.map((b) => b.networkAddr) : []);
-const dsa = (w: DualStringArrayWire | null | undefined): DualStringArray | undefined => (w ? parseDualStringArray(w) : undefined);
+const bindingList = (d: DualStringArray) => d.stringBindings.map((b) => b.networkAddr);
 
 interface PendingCall {
   rec: PduRecord;

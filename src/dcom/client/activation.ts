@@ -13,6 +13,7 @@ import { decodeObjref, type Objref } from '../objref';
 import { TOWER_NCACN_IP_TCP, type ComVersion } from '../types';
 import type { OxidInfo } from './resolver-client';
 import { dsa } from './resolver-client';
+import { failed } from './remote';
 
 /** CLSCTX_LOCAL_SERVER | CLSCTX_REMOTE_SERVER (MS-DCOM 2.2.22.2.1: classCtx), what Windows sends. */
 export const CLSCTX_REMOTE_ACTIVATION = 0x14;
@@ -119,5 +120,5 @@ export function readActivationReply(mip: MInterfacePointerValue, requested: read
 
 /** Throws ComError when an activation call failed as a whole. */
 export function checkActivation(hr: number, what: string): void {
-  if ((hr >>> 0) >= 0x80000000) throw new ComError(hr, what);
+  if (failed(hr)) throw new ComError(hr, what);
 }
