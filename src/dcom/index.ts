@@ -16,7 +16,6 @@ export * from './activation';
 export * as client from './client';
 export { DcomClient } from './client';
 export * from './server';
-export { TOWER_NCACN_IP_TCP } from './types';
 export * from './interfaces/class-factory';
 
 /** The DCOM interface definitions (one definition serves server, client and dissector). */

@@ -19,8 +19,6 @@ import { IClassFactory, IID_IClassFactory } from '../interfaces/class-factory';
 import { IID_IRemUnknown, IID_IRemUnknown2, IRemUnknown, IRemUnknown2 } from '../interfaces/rem-unknown';
 import { SORF_NOPING, TOWER_NCACN_IP_TCP, type DualStringArray, type OrpcThat, type StdObjref } from '../types';
 
-export { TOWER_NCACN_IP_TCP };
-
 export const IID_IUnknown = '00000000-0000-0000-c000-000000000046';
 
 /** HRESULTs (MS-ERREF 2.1) and the resolver's Win32 codes (MS-ERREF 2.2). */

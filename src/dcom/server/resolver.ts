@@ -9,8 +9,8 @@ import { silentLogger } from '../../base/log';
 import type { DispatchInterface } from '../../rpc/server';
 import { dispatcherFor } from '../../rpc/typed';
 import { IObjectExporter } from '../interfaces/object-exporter';
-import { buildDualStringArray, type DualStringArray } from '../types';
-import { COM_VERSION, HR, RPC_C_AUTHN_WINNT, TOWER_NCACN_IP_TCP, type ObjectExporter } from './exporter';
+import { buildDualStringArray, type DualStringArray, TOWER_NCACN_IP_TCP } from '../types';
+import { COM_VERSION, HR, RPC_C_AUTHN_WINNT, type ObjectExporter } from './exporter';
 
 /** MS-DCOM 3.1.2.2: "The ping period MUST be at most 2 minutes and SHOULD be exactly 2 minutes." */
 export const DEFAULT_PING_PERIOD_MS = 120_000;
