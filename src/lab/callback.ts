@@ -9,7 +9,7 @@
 // runs and the call faults with E_OUTOFMEMORY 0x8007000E, the HRESULT reported from the field (or,
 // with fidelity 'rpc-error', the underlying RPC status); the log says why. (A malformed OBJREF is
 // refused earlier, by the stub: RPC_E_INVALID_OBJREF, see lab-class.ts.)
-import { ObjrefError, RpcFault, formatError } from '../base/errors';
+import { RpcFault, formatError } from '../base/errors';
 import { describeStatus } from '../base/status';
 import type { Logger } from '../base/log';
 import { silentLogger } from '../base/log';
@@ -18,7 +18,6 @@ import { AuthLevel } from '../pdu';
 import type { CallContext } from '../rpc/server';
 import type { SocketTap } from '../rpc/tap';
 import { DcomClient, chooseBinding, proxyHresult, type ComInterface } from '../dcom/client';
-import { OBJREF_CUSTOM } from '../dcom/objref';
 import { callerName, IClientCallback, IID_IClientCallback, type CServer, type CServerHooks } from '../dcom/server/lab-class';
 
 /** E_OUTOFMEMORY: what the client sees when pCallback cannot be unmarshaled (the field report). */
@@ -96,7 +95,6 @@ export function forwardCallHook(o: CallbackOptions): CServerHooks {
         let itf: ComInterface;
         try {
           const objref = pCallback;
-          if (objref.flags === OBJREF_CUSTOM) throw new ObjrefError(4, 'OBJREF_CUSTOM callback: no custom unmarshaler');
           if (objref.iid.toLowerCase() !== IID_IClientCallback) log.warn({ iid: objref.iid }, 'callback OBJREF is not an IClientCallback');
           const where = chooseBinding(objref.saResAddr.stringBindings, ctx.peer.address, 'target', resolverPort);
           rec.resolver = `${where.host}:${where.port}`;

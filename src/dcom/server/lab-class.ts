@@ -66,8 +66,11 @@ export class CServer {
  */
 export interface CServerHooks {
   /** Unmarshal the callback's OBJREF, run the body; returns ForwardCall's HRESULT. Throw RpcFault to fault the call. */
-  forwardCall?: (pCallback: Objref, ctx: CallContext, obj: CServer) => Promise<number>;
+  forwardCall?: (pCallback: MarshaledObjref, ctx: CallContext, obj: CServer) => Promise<number>;
 }
+
+/** An OBJREF that names an object exporter (STANDARD, HANDLER or EXTENDED: a STDOBJREF and resolver bindings). */
+export type MarshaledObjref = Exclude<Objref, { flags: typeof OBJREF_CUSTOM }>;
 
 /** E_POINTER (MS-ERREF 2.1): ForwardCall(NULL) has nothing to call back. */
 const E_POINTER = 0x80004003;
@@ -78,7 +81,7 @@ const E_POINTER = 0x80004003;
  * an invalid or unknown format", winerror.h) and the reason in the log; Windows' exact answer to
  * each malformation is unverified.
  */
-export function unmarshalCallback(p: { abData: Buffer }): Objref {
+export function unmarshalCallback(p: { abData: Buffer }): MarshaledObjref {
   try {
     const o = decodeObjref(p.abData);
     if (o.flags === OBJREF_CUSTOM) throw new ObjrefError(4, `OBJREF_CUSTOM (clsid ${o.clsid}): no custom unmarshaler for a callback`);
