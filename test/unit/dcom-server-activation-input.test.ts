@@ -5,6 +5,7 @@
 // Protocol sequences: the exporter serves ncacn_ip_tcp (7) only (MS-DCOM 3.1.2.5.2.3).
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { orpcthis } from '../support/dcom';
 import { RpcConnection } from '../../src/rpc/client';
 import { bindInterface, type InterfaceClient } from '../../src/rpc/typed';
 import {
@@ -13,12 +14,10 @@ import {
 } from '../../src/dcom/activation';
 import { IRemoteActivation, IRemoteSCMActivator } from '../../src/dcom/interfaces/activation';
 import { encodeObjref, OBJREF_STANDARD } from '../../src/dcom/objref';
-import type { OrpcThis } from '../../src/dcom/types';
 import { CLSID_CServer, HR, IID_ICServer, startDcomServer, type DcomServer } from '../../src/dcom/server';
 import { captureLogger, type CapturedLog } from '../support/auth-lab';
 
 const HOST = '127.0.0.1';
-const orpcthis = (): OrpcThis => ({ version: { MajorVersion: 5, MinorVersion: 7 }, flags: 0, reserved1: 0, cid: randomUUID(), extensions: null });
 
 const instantiation = (iids: string[]): ActivationProperty => ({
   clsid: CLSID_InstantiationInfo, name: 'InstantiationInfoData', value: {

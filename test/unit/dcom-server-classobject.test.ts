@@ -4,38 +4,24 @@
 // Mode 0xFFFFFFFF (3.1.2.5.2.3.1), and IRemUnknown2::RemQueryInterface2 (3.1.1.5.7.1.1).
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { minimalActivationIn, orpcthis } from '../support/dcom';
 import { RpcConnection } from '../../src/rpc/client';
 import { bindInterface, type InterfaceClient } from '../../src/rpc/typed';
 import {
-  CLSID_InstantiationInfo, CLSID_PropsOutInfo, CLSID_ScmReplyInfo, CLSID_ScmRequestInfo, decodeActivationInterfacePointer,
-  encodeActivationInterfacePointer, findActivationProperty,
+  CLSID_PropsOutInfo, CLSID_ScmReplyInfo, decodeActivationInterfacePointer, findActivationProperty,
 } from '../../src/dcom/activation';
 import { IClassFactory, IID_IClassFactory } from '../../src/dcom/interfaces/class-factory';
 import { IRemoteActivation, IRemoteSCMActivator } from '../../src/dcom/interfaces/activation';
 import { IRemUnknown2 } from '../../src/dcom/interfaces/rem-unknown';
 import { decodeObjref, OBJREF_STANDARD, type ObjrefStandard } from '../../src/dcom/objref';
-import type { OrpcThis } from '../../src/dcom/types';
 import {
   CLSID_CServer, HR, ICServer, IID_ICServer, IID_IUnknown, MODE_CLASS_OBJECT, startDcomServer, type DcomServer,
 } from '../../src/dcom/server';
 
 const HOST = '127.0.0.1';
 const BOGUS_IID = '33333333-0000-0000-0000-000000000000';
-const orpcthis = (): OrpcThis => ({ version: { MajorVersion: 5, MinorVersion: 7 }, flags: 0, reserved1: 0, cid: randomUUID(), extensions: null });
 
-const actIn = (clsid: string, iids: string[]) => encodeActivationInterfacePointer('in', { destCtx: 2 }, [
-  {
-    clsid: CLSID_InstantiationInfo, name: 'InstantiationInfoData', value: {
-      classId: clsid, classCtx: 0, actvflags: 0, fIsSurrogate: 0, cIID: iids.length, instFlag: 0, pIID: iids, thisSize: 0,
-      clientCOMVersion: { MajorVersion: 5, MinorVersion: 7 },
-    },
-  },
-  {
-    clsid: CLSID_ScmRequestInfo, name: 'ScmRequestInfoData', value: {
-      pdwReserved: null, remoteRequest: { ClientImpLevel: 2, cRequestedProtseqs: 1, pRequestedProtseqs: [7] },
-    },
-  },
-]);
+const actIn = minimalActivationIn;
 
 function standard(abData: Buffer): ObjrefStandard {
   const o = decodeObjref(abData);

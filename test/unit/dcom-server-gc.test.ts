@@ -1,18 +1,18 @@
 // Garbage collection by pinging on dcomlab's DCOM server: ping sets (MS-DCOM 3.1.2.5.1.2 SimplePing,
 // 3.1.2.5.1.3 ComplexPing), their timer (3.1.2.2: ping period x 3) and expiry (3.1.2.6), and the
 // exporter's object reclamation (3.1.1.6.2). Timings are shortened to a 50 ms ping period.
-import { randomUUID } from 'node:crypto';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { minimalActivationIn, orpcthis } from '../support/dcom';
 import { RpcConnection } from '../../src/rpc/client';
 import { RpcServer, type CallContext } from '../../src/rpc/server';
 import { bindInterface } from '../../src/rpc/typed';
 import {
-  CLSID_InstantiationInfo, CLSID_ScmRequestInfo, decodeActivationInterfacePointer, encodeActivationInterfacePointer, findActivationProperty,
+  decodeActivationInterfacePointer, findActivationProperty,
 } from '../../src/dcom/activation';
 import { IRemoteSCMActivator } from '../../src/dcom/interfaces/activation';
 import { IObjectExporter } from '../../src/dcom/interfaces/object-exporter';
 import { decodeObjref, OBJREF_STANDARD } from '../../src/dcom/objref';
-import { SORF_NOPING, type OrpcThis } from '../../src/dcom/types';
+import { SORF_NOPING } from '../../src/dcom/types';
 import {
   CLSID_CServer, ClassRegistry, CServerClass, cserverDispatcher, DEFAULT_PING_PERIOD_MS, DEFAULT_PINGS_TO_EXPIRE, HR, ICServer,
   IID_ICServer, IID_IUnknown, ObjectExporter, OxidResolver, scmActivatorDispatcher, type OxidResolverOptions,
@@ -21,7 +21,6 @@ import {
 const HOST = '127.0.0.1';
 const PERIOD = 50;
 const EXPIRY = PERIOD * 3;
-const orpcthis = (): OrpcThis => ({ version: { MajorVersion: 5, MinorVersion: 7 }, flags: 0, reserved1: 0, cid: randomUUID(), extensions: null });
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 /** Resolves when `cond` holds; rejects after `ms`. */
@@ -236,19 +235,7 @@ describe('garbage collection over loopback (IObjectExporter on a resolver with a
     await Promise.all([rpc?.close(), exporter?.stop()]);
   });
 
-  const actIn = (iids: string[]) => encodeActivationInterfacePointer('in', { destCtx: 2 }, [
-    {
-      clsid: CLSID_InstantiationInfo, name: 'InstantiationInfoData', value: {
-        classId: CLSID_CServer, classCtx: 0, actvflags: 0, fIsSurrogate: 0, cIID: iids.length, instFlag: 0, pIID: iids, thisSize: 0,
-        clientCOMVersion: { MajorVersion: 5, MinorVersion: 7 },
-      },
-    },
-    {
-      clsid: CLSID_ScmRequestInfo, name: 'ScmRequestInfoData', value: {
-        pdwReserved: null, remoteRequest: { ClientImpLevel: 2, cRequestedProtseqs: 1, pRequestedProtseqs: [7] },
-      },
-    },
-  ]);
+  const actIn = (iids: string[]) => minimalActivationIn(CLSID_CServer, iids);
 
   it('an activated object whose set stops being pinged is reclaimed: its IPID then answers RPC_E_DISCONNECTED', async () => {
     const scmConn = await RpcConnection.connect(HOST, port);

@@ -2,24 +2,23 @@
 // exporter answers over loopback, decoded with the project's own definitions (no Impacket involved).
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { minimalActivationIn, orpcthis } from '../support/dcom';
 import { RpcConnection } from '../../src/rpc/client';
 import { bindInterface } from '../../src/rpc/typed';
 import {
-  decodeActivationInterfacePointer, encodeActivationInterfacePointer, findActivationProperty,
-  CLSID_InstantiationInfo, CLSID_ScmRequestInfo, CLSID_PropsOutInfo, CLSID_ScmReplyInfo,
+  decodeActivationInterfacePointer, findActivationProperty, CLSID_PropsOutInfo, CLSID_ScmReplyInfo,
 } from '../../src/dcom/activation';
 import { IRemoteActivation, IRemoteSCMActivator } from '../../src/dcom/interfaces/activation';
 import { IObjectExporter } from '../../src/dcom/interfaces/object-exporter';
 import { IRemUnknown } from '../../src/dcom/interfaces/rem-unknown';
 import { decodeObjref, OBJREF_STANDARD } from '../../src/dcom/objref';
-import { parseDualStringArray, type OrpcThis } from '../../src/dcom/types';
+import { parseDualStringArray } from '../../src/dcom/types';
 import {
   CLSID_CServer, HR, ICServer, IID_ICServer, IID_IUnknown, ObjectExporter, startDcomServer, type DcomServer,
 } from '../../src/dcom/server';
 import { decodeActivationPropertiesIn } from '../../src/dcom/server/activation';
 
 const HOST = '127.0.0.1';
-const orpcthis = (): OrpcThis => ({ version: { MajorVersion: 5, MinorVersion: 7 }, flags: 0, reserved1: 0, cid: randomUUID(), extensions: null });
 
 describe('object exporter tables (MS-DCOM 3.1.1.1)', () => {
   let x: ObjectExporter;
@@ -84,19 +83,7 @@ describe('DCOM server answers over loopback (no authentication)', () => {
     await s?.stop();
   });
 
-  const actIn = (clsid: string, iids: string[]) => encodeActivationInterfacePointer('in', { destCtx: 2 }, [
-    {
-      clsid: CLSID_InstantiationInfo, name: 'InstantiationInfoData', value: {
-        classId: clsid, classCtx: 0, actvflags: 0, fIsSurrogate: 0, cIID: iids.length, instFlag: 0, pIID: iids, thisSize: 0,
-        clientCOMVersion: { MajorVersion: 5, MinorVersion: 7 },
-      },
-    },
-    {
-      clsid: CLSID_ScmRequestInfo, name: 'ScmRequestInfoData', value: {
-        pdwReserved: null, remoteRequest: { ClientImpLevel: 2, cRequestedProtseqs: 1, pRequestedProtseqs: [7] },
-      },
-    },
-  ]);
+  const actIn = minimalActivationIn;
 
   it('decodes its own ActivationPropertiesIn leniently', () => {
     const p = decodeActivationPropertiesIn(actIn(CLSID_CServer, [IID_ICServer]));
