@@ -40,6 +40,7 @@ export class CredentialStore {
   readonly serverName: string;
   /** NetBIOS domain name (MsvAvNbDomainName); the computer name on a standalone machine. */
   readonly serverDomain: string;
+  readonly mirrored: boolean;
   private readonly accounts: StoredAccount[] = [];
 
   constructor(opts: CredentialOptions = { accounts: [] }) {
@@ -47,6 +48,7 @@ export class CredentialStore {
     this.allowAnonymous = opts.allowAnonymous ?? true;
     this.serverName = (opts.serverName ?? DEFAULT_SERVER_NAME).toUpperCase();
     this.serverDomain = (opts.serverDomain ?? this.serverName).toUpperCase();
+    this.mirrored = opts.mirrored ?? false;
     for (const a of opts.accounts) this.add(a);
   }
 
@@ -77,7 +79,8 @@ export class CredentialStore {
   /**
    * The account a client names: user case-insensitively; domain case-insensitively, with
    * '', '.' and the server's own names all meaning the local accounts. A client that sends
-   * no domain (or '.') also finds a domain account when only one has that user name.
+   * no domain (or '.') also finds a domain account when only one has that user name. With
+   * `mirrored`, a domain the store does not know falls back to the local account.
    */
   lookup(user: string, domain: string): StoredAccount | undefined {
     const byUser = this.accounts.filter((a) => eqi(a.user, user));
@@ -90,7 +93,9 @@ export class CredentialStore {
       if (domain !== '' && domain !== '.') return undefined;
       return byUser.length === 1 ? byUser[0] : undefined;
     }
-    return byUser.find((a) => eqi(a.domain, domain));
+    const inDomain = byUser.find((a) => eqi(a.domain, domain));
+    if (inDomain || !this.mirrored || this.accounts.some((a) => eqi(a.domain, domain))) return inDomain;
+    return byUser.find((a) => a.domain === '');
   }
 
   /** The NT hash for a user, or undefined when there is no such account. */
@@ -168,7 +173,7 @@ export function accountFromSpec(spec: string, groups: string[] = []): Account {
 // JSON credentials file:
 //   { "accounts": [{ "user": "alice", "domain": "LAB", "password": "...", "groups": ["Administrators"] },
 //                  { "user": "bob", "ntHash": "<32 hex digits>" }],
-//     "guest": false, "allowAnonymous": true, "serverName": "XPBOX", "serverDomain": "WORKGROUP" }
+//     "guest": false, "allowAnonymous": true, "mirrored": false, "serverName": "XPBOX", "serverDomain": "WORKGROUP" }
 
 /** Parse (and validate) a credentials config object, e.g. from JSON.parse. */
 export function parseCredentialConfig(json: unknown, source = 'credentials'): CredentialOptions {
@@ -211,7 +216,7 @@ export function parseCredentialConfig(json: unknown, source = 'credentials'): Cr
     return a;
   });
   const out: CredentialOptions = { accounts };
-  for (const k of ['guest', 'allowAnonymous'] as const) {
+  for (const k of ['guest', 'allowAnonymous', 'mirrored'] as const) {
     if (o[k] !== undefined) {
       if (typeof o[k] !== 'boolean') throw new CredentialConfigError(`${source}: "${k}" must be true or false`);
       out[k] = o[k] as boolean;

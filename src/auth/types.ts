@@ -93,6 +93,12 @@ export interface CredentialOptions {
   /** The server's NetBIOS domain and computer names, for the CHALLENGE target info. */
   serverDomain?: string;
   serverName?: string;
+  /**
+   * Workgroup ("mirrored") accounts: a logon naming a domain this server does not know is checked
+   * against the local account of that name, as a standalone Windows machine does. That is how
+   * the same user and password on every workgroup VM lets them call each other.
+   */
+  mirrored?: boolean;
 }
 
 /** Client credentials; an empty user means anonymous. */

@@ -431,6 +431,7 @@ describe('credential store and parsers', () => {
     expect(store.ntHashFor('nobody')).toBeUndefined();
     const bad = [
       [],
+      { accounts: [], mirrored: 1 },
       { accounts: {} },
       { accounts: [{ user: '' }] },
       { accounts: [{ user: 'a' }] },
@@ -448,5 +449,19 @@ describe('credential store and parsers', () => {
       expect(err).toBeInstanceOf(CredentialConfigError);
       expect((err as Error).message).not.toContain('super-secret');
     }
+  });
+
+  it('mirrored (workgroup) accounts: an unknown domain finds the local account of that name, a known one does not', () => {
+    const accounts = [{ user: 'alice', password: 'pw' }, { user: 'bob', domain: 'CORP', password: 'x' }];
+    const plain = new CredentialStore({ accounts });
+    const mirrored = new CredentialStore(parseCredentialConfig({ accounts, mirrored: true }));
+    // XPCLIENT\alice: a workgroup client names its own machine as the domain.
+    expect(plain.ntHashFor('alice', 'XPCLIENT')).toBeUndefined();
+    expect(mirrored.ntHashFor('alice', 'XPCLIENT')).toEqual(NTOWFv1('pw'));
+    // CORP is a domain the store knows: only its own accounts answer for it.
+    expect(mirrored.ntHashFor('alice', 'CORP')).toBeUndefined();
+    expect(mirrored.ntHashFor('bob', 'CORP')).toEqual(NTOWFv1('x'));
+    // A domain account is not a local one: bob under another domain stays unknown.
+    expect(mirrored.ntHashFor('bob', 'XPCLIENT')).toBeUndefined();
   });
 });
