@@ -78,6 +78,9 @@ export function forwardCallHook(o: CallbackOptions): CServerHooks {
   return {
     forwardCall: async (pCallback, ctx: CallContext, obj: CServer) => {
       const caller = callerName(ctx);
+      // Whom the callback authenticates as: anonymous when impersonating (the token cannot leave the box).
+      const as = o.identity.mode === 'impersonate' ? 'ANONYMOUS LOGON' : `${o.identity.account.domain ? o.identity.account.domain + '\\' : ''}${o.identity.account.user}`;
+      log.info({ event: 'forward', from: ctx.peer.address, caller }, 'ForwardCall');
       const rec: ForwardRecord = { caller, identityMode: o.identity.mode, resolved: false, bodyRan: false, hresult: 0 };
       const client = new DcomClient({
         auth: { credentials: callbackCredentials(o.identity), level },
@@ -98,7 +101,7 @@ export function forwardCallHook(o: CallbackOptions): CServerHooks {
           if (objref.iid.toLowerCase() !== IID_IClientCallback) log.warn({ iid: objref.iid }, 'callback OBJREF is not an IClientCallback');
           const where = chooseBinding(objref.saResAddr.stringBindings, ctx.peer.address, 'target', resolverPort);
           rec.resolver = `${where.host}:${where.port}`;
-          log.info({ resolver: rec.resolver, oxid: objref.std.oxid.toString(16), identity: o.identity.mode }, 'resolving the callback OXID');
+          log.info({ event: 'callback-resolve', resolver: rec.resolver, oxid: objref.std.oxid.toString(16).padStart(16, '0'), identity: o.identity.mode }, 'resolving the callback OXID');
           const started = Date.now();
           try {
             await client.resolveOxid(where.host, objref.std.oxid, where.port);
@@ -115,7 +118,7 @@ export function forwardCallHook(o: CallbackOptions): CServerHooks {
           const why = e instanceof UnmarshalError ? e.message : `cannot unmarshal pCallback: ${formatError(e)}`;
           rec.unmarshalError = why;
           const status = o.fidelity === 'rpc-error' ? proxyHresult(e instanceof UnmarshalError ? e.cause : e) : E_OUTOFMEMORY;
-          log.warn({ caller, status: describeStatus(status, 'hresult') }, `ForwardCall not run: ${why}`);
+          log.warn({ event: 'forward-failed', caller, status: describeStatus(status, 'hresult'), why }, `ForwardCall not run: ${why}`);
           finish(status);
           throw new RpcFault(status, why);
         }
@@ -131,10 +134,10 @@ export function forwardCallHook(o: CallbackOptions): CServerHooks {
           hr = out.hresult;
         } catch (e) {
           hr = proxyHresult(e);
-          log.warn({ caller, identity: o.identity.mode, status: describeStatus(hr, 'hresult'), err: formatError(e) }, 'BackwardCall failed');
+          log.warn({ event: 'callback-failed', caller, identity: o.identity.mode, status: describeStatus(hr, 'hresult'), err: formatError(e) }, 'BackwardCall failed');
         }
         rec.backwardHr = hr;
-        log.info({ caller, identity: o.identity.mode, cookie, hresult: describeStatus(hr, 'hresult') }, 'BackwardCall returned');
+        log.info({ event: 'callback', caller, identity: o.identity.mode, as, to: rec.resolver, cookie, hresult: describeStatus(hr, 'hresult') }, 'BackwardCall returned');
         return finish(hr);
       } finally {
         await client.close();

@@ -21,7 +21,7 @@ export function accessAuthorizer(policy: DcomPolicy, log: Logger, onDecision?: (
     const d = policy.checkAccess(identity, { remote: isRemote(ctx), authLevel: ctx.auth?.level ?? 1 });
     onDecision?.(d, ctx);
     if (d.allowed) return;
-    log.warn({ caller: d.caller, deniedBy: d.deniedBy, ace: d.decidingAce?.text, iface: ctx.iface.name }, d.explanation);
+    log.warn({ event: 'denied', from: ctx.peer.address, caller: d.caller, deniedBy: d.deniedBy, ace: d.decidingAce?.text, iface: ctx.iface.name }, d.explanation);
     throw new RpcFault(Status.rpc_s_access_denied, d.explanation);
   };
 }
@@ -31,7 +31,7 @@ export function launchChecker(policy: DcomPolicy, log: Logger): LaunchCheck {
   return (ctx, clsid) => {
     const d = policy.checkLaunch(ctx.auth?.identity, { remote: isRemote(ctx) });
     if (d.allowed) return;
-    log.warn({ caller: d.caller, clsid, deniedBy: d.deniedBy, ace: d.decidingAce?.text }, d.explanation);
+    log.warn({ event: 'launch-denied', caller: d.caller, clsid, deniedBy: d.deniedBy, ace: d.decidingAce?.text }, d.explanation);
     throw new ActivationRejected(d.hresult, d.explanation);
   };
 }

@@ -14,7 +14,7 @@ import { decodeActivationInterfacePointer, encodeActivationInterfacePointer, typ
 import { IRemoteActivation, IRemoteSCMActivator } from '../interfaces/activation';
 import { buildDualStringArray } from '../types';
 import { COM_VERSION, HR, ORPCTHAT_EMPTY, type ExportedObject, type ObjectExporter } from './exporter';
-import type { ComClass } from './lab-class';
+import { callerName, type ComClass } from './lab-class';
 
 /** The class table (CLSID -> class). */
 export class ClassRegistry {
@@ -49,6 +49,14 @@ export class ActivationRejected extends DcomlabError {
 function refusal(op: string, hresult: number, e: unknown): Record<string, unknown> {
   const reason = e instanceof ActivationRejected ? e.reason ?? e : e;
   return { op, answer: describeStatus(hresult, 'hresult'), errType: reason instanceof Error ? reason.name : typeof reason, err: formatError(e) };
+}
+
+/** The log fields of an activation, for a person following the lab (`serve --lab` prints them as one line). */
+function activationFields(op: string, ctx: CallContext, clsid: string | undefined, hresult: number, oxid?: bigint): Record<string, unknown> {
+  return {
+    event: 'activation', op, from: ctx.peer.address, caller: callerName(ctx), ...(ctx.auth ? { authLevel: ctx.auth.level } : {}),
+    ...(clsid ? { clsid } : {}), hresult: describeStatus(hresult, 'hresult'), ...(oxid !== undefined ? { oxid: oxid.toString(16).padStart(16, '0') } : {}),
+  };
 }
 
 /**
@@ -172,16 +180,19 @@ export function scmActivatorDispatcher(registry: ClassRegistry, exporter: Object
   // Both methods "MUST NOT throw exceptions" (MS-DCOM 3.1.2.5.2.2): every failure is the HRESULT.
   const serve = (op: string, pActProperties: MInterfacePointerValue | null, ctx: CallContext, run: (clsid: string, iids: string[]) => ActivationResult) => {
     let r: ActivationResult;
+    let clsid: string | undefined;
     try {
       const req = readScmRequest(pActProperties);
+      clsid = req.inst.classId;
       checkLaunch?.(ctx, req.inst.classId);
       checkProtseqs(exporter, req.protseqs);
       r = run(req.inst.classId, req.iids);
     } catch (e) {
       const hresult = e instanceof ActivationRejected ? e.hresult : HR.E_INVALIDARG;
-      logger.warn(refusal(op, hresult, e), 'activation refused');
+      logger.warn({ ...activationFields(op, ctx, clsid, hresult), ...refusal(op, hresult, e) }, 'activation refused');
       return { orpcthat: ORPCTHAT_EMPTY, ppActProperties: null, hresult };
     }
+    logger.info(activationFields(op, ctx, clsid, r.hr, r.hr === HR.S_OK ? exporter.oxid : undefined), 'activation');
     if (r.hr !== HR.S_OK) return { orpcthat: ORPCTHAT_EMPTY, ppActProperties: null, hresult: r.hr };
     const out = encodeActivationInterfacePointer('out', { destCtx: 2 }, activationOutProperties(exporter, r));
     return { orpcthat: ORPCTHAT_EMPTY, ppActProperties: out, hresult: HR.S_OK };
@@ -197,6 +208,7 @@ export function remoteActivationDispatcher(registry: ClassRegistry, exporter: Ob
     RemoteActivation: (a, ctx) => {
       const iids = a.pIIDs ?? [];
       let r: ActivationResult;
+      let refused = false;
       try {
         if (iids.length === 0) throw new ActivationRejected(HR.E_INVALIDARG, 'no interface requested');
         checkLaunch?.(ctx, a.Clsid);
@@ -205,10 +217,12 @@ export function remoteActivationDispatcher(registry: ClassRegistry, exporter: Ob
         r = a.Mode === MODE_CLASS_OBJECT ? activateClassObject(registry, exporter, a.Clsid, iids) : activate(registry, exporter, a.Clsid, iids, ctx);
       } catch (e) {
         const hr = e instanceof ActivationRejected ? e.hresult : HR.E_INVALIDARG;
-        logger.warn(refusal('RemoteActivation', hr, e), 'activation refused');
+        refused = true;
+        logger.warn({ ...activationFields('RemoteActivation', ctx, a.Clsid, hr), ...refusal('RemoteActivation', hr, e) }, 'activation refused');
         r = { hr, results: iids.map((iid) => ({ iid, hr, mip: null })) };
       }
       const ok = r.hr === HR.S_OK;
+      if (!refused) logger.info(activationFields('RemoteActivation', ctx, a.Clsid, r.hr, ok ? exporter.oxid : undefined), 'activation');
       return {
         ORPCthat: ORPCTHAT_EMPTY,
         pOxid: ok ? exporter.oxid : 0n,

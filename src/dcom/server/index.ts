@@ -83,7 +83,9 @@ export async function startDcomServer(o: DcomServerOptions): Promise<DcomServer>
   }
   await exporter.start();
 
-  const oxidResolver = new OxidResolver(hosts, {
+  // ServerAlive2 names the addresses clients can reach (never a wildcard the server listens on).
+  const announced = o.publicAddresses?.length ? o.publicAddresses : hosts;
+  const oxidResolver = new OxidResolver(announced, {
     logger: logger.child({ part: 'resolver' }),
     ...(o.pingPeriodMs !== undefined ? { pingPeriodMs: o.pingPeriodMs } : {}), ...(o.pingsToExpire !== undefined ? { pingsToExpire: o.pingsToExpire } : {}),
   });
@@ -111,7 +113,7 @@ export async function startDcomServer(o: DcomServerOptions): Promise<DcomServer>
   }
   const port = listening[0]!.port;
   exporter.resolverBindings = {
-    stringBindings: (o.publicAddresses?.length ? o.publicAddresses : hosts).map((h) => ({ towerId: TOWER_NCACN_IP_TCP, networkAddr: port === 135 ? h : `${h}[${port}]` })),
+    stringBindings: announced.map((h) => ({ towerId: TOWER_NCACN_IP_TCP, networkAddr: port === 135 ? h : `${h}[${port}]` })),
     securityBindings: exporter.bindings.securityBindings,
   };
   return {

@@ -6,7 +6,8 @@ import { randomBytes } from 'node:crypto';
 import { NIL_GUID } from '../../base/guid';
 import type { Logger } from '../../base/log';
 import { silentLogger } from '../../base/log';
-import type { DispatchInterface } from '../../rpc/server';
+import type { CallContext, DispatchInterface } from '../../rpc/server';
+import { describeStatus } from '../../base/status';
 import { dispatcherFor } from '../../rpc/typed';
 import { IObjectExporter } from '../interfaces/object-exporter';
 import { buildDualStringArray, type DualStringArray, TOWER_NCACN_IP_TCP } from '../types';
@@ -187,15 +188,19 @@ export class OxidResolver {
   }
 
   dispatcher(): DispatchInterface {
-    const resolve = (oxid: bigint) => {
+    const resolve = (op: string, oxid: bigint, ctx: CallContext) => {
       const e = this.exporters.get(oxid);
+      this.log.info({
+        event: 'resolve', op, from: ctx.peer.address, oxid: BigInt.asUintN(64, oxid).toString(16).padStart(16, '0'),
+        status: e ? 'OK' : describeStatus(HR.OR_INVALID_OXID, 'win32'),
+      }, 'OXID resolution');
       if (!e) {
         return { ppdsaOxidBindings: null, pipidRemUnknown: NIL_GUID, pAuthnHint: 0, error_status: HR.OR_INVALID_OXID };
       }
       return { ppdsaOxidBindings: buildDualStringArray(e.bindings), pipidRemUnknown: e.ipidRemUnknown, pAuthnHint: e.authnHint, error_status: 0 };
     };
     return dispatcherFor(IObjectExporter, {
-      ResolveOxid: (a) => resolve(a.pOxid),
+      ResolveOxid: (a, ctx) => resolve('ResolveOxid', a.pOxid, ctx),
       SimplePing: (a) => ({ error_status: this.simplePing(a.pSetId) }),
       ComplexPing: (a) => {
         const r = this.complexPing(a.pSetId, a.SequenceNum, a.AddToSet ?? [], a.DelFromSet ?? []);
@@ -203,7 +208,7 @@ export class OxidResolver {
         return { pSetId: r.setId, pPingBackoffFactor: 0, error_status: r.status };
       },
       ServerAlive: () => ({ error_status: 0 }),
-      ResolveOxid2: (a) => ({ ...resolve(a.pOxid), pComVersion: COM_VERSION }),
+      ResolveOxid2: (a, ctx) => ({ ...resolve('ResolveOxid2', a.pOxid, ctx), pComVersion: COM_VERSION }),
       ServerAlive2: () => ({ pComVersion: COM_VERSION, ppdsaOrBindings: buildDualStringArray(this.orBindings), pReserved: 0, error_status: 0 }),
     });
   }
