@@ -99,7 +99,8 @@ export function registerLab(program: Command): void {
       }
       const box = new ClientBox({
         host: o.host, resolverPort: port, exporterPort: parsePort(o.exporterPort ?? '0', '--exporter-port'), serverHost: o.server, auth, policy, logger: log,
-        accounts: { accounts: accepted, allowAnonymous: true }, ...(recording ? { tap: recording.recorder.tap } : {}),
+        // Mirrored: a Windows server's process account arrives as WINSERVER\\dcomsvc and finds the local dcomsvc.
+        accounts: { accounts: accepted, allowAnonymous: true, mirrored: true }, ...(recording ? { tap: recording.recorder.tap } : {}),
         ...(blocked.length ? { firewall: new Firewall({ blocked, action: firewallAction(o.firewall) }, log) } : {}),
       });
       try {

@@ -12,6 +12,8 @@ import { serverAuthProvider, serverCredentials } from './auth-options';
 import { CliError } from './errors';
 import { accountName, openRecording, type RecordedAccount, type Recording } from './capture-option';
 import type { SocketTap } from '../rpc/tap';
+import { labLogger } from './lab-log';
+import { announcedAddresses, labAccounts, labBanner, LAB_EXPORTER_PORT, LAB_HOST, LAB_PROCESS_USER } from './serve-lab';
 
 interface ServeConfig {
   hosts?: string[];
@@ -37,6 +39,7 @@ interface ServeConfig {
 }
 
 interface ServeCliOptions {
+  lab?: boolean;
   user?: string[];
   admin?: string[];
   policy?: string;
@@ -59,20 +62,21 @@ export function registerServe(program: Command): void {
   program
     .command('serve')
     .description('run the DCOM server (endpoint mapper, OXID resolver and activation on TCP 135; the lab class CServer) until SIGINT/SIGTERM')
-    .option('--host <addr>', 'address to listen on (repeatable; IPv4 or IPv6)', collect)
+    .option('--lab', `lab mode, for Windows VMs: listen on ${LAB_HOST}, the exporter on the fixed port ${LAB_EXPORTER_PORT}, policy xp-sp2, the lab accounts (mirrored: any domain), one plain line per activation, resolution and callback; prints what a Windows client needs`)
+    .option('--host <addr>', `address to listen on (repeatable; IPv4 or IPv6; default 127.0.0.1, with --lab ${LAB_HOST})`, collect)
     .option('--epm-port, --resolver-port <n>', 'port of the endpoint mapper, OXID resolver and activator', '135')
-    .option('--exporter-port <n>', 'port of the object exporter (0 = dynamic)', '0')
+    .option('--exporter-port <n>', `port of the object exporter (default 0 = dynamic, with --lab ${LAB_EXPORTER_PORT})`)
     .option('--public-address <addr>', 'announce this address in string bindings instead of --host (repeatable; NAT and lab setups)', collect)
     .option('--config <file>', 'JSON configuration (hosts, epmPort, limits, endpoints, accounts)')
     .option('--user <[DOMAIN\\]NAME:PASSWORD>', 'an account clients may authenticate as (repeatable)', collect)
     .option('--admin <[DOMAIN\\]NAME:PASSWORD>', 'an account in Administrators (repeatable)', collect)
-    .option('--policy <spec>', 'machine-wide DCOM policy: xp-sp2, pre-sp2, open, or JSON {preset, access, launch, minAuthLevel} (default: none enforced)')
+    .option('--policy <spec>', 'machine-wide DCOM policy: xp-sp2, pre-sp2, open, or JSON {preset, access, launch, minAuthLevel} (default: none enforced; with --lab xp-sp2)')
     .option('--callback-identity <mode>', 'how ForwardCall calls back: impersonate (anonymous off this box, as XP SP2 does), process (--process-user) or account (--callback-user)', 'impersonate')
-    .option('--process-user <[DOMAIN\\]NAME:PASSWORD>', "the server process's own account, for --callback-identity process")
+    .option('--process-user <[DOMAIN\\]NAME:PASSWORD>', `the server process's own account, for --callback-identity process (with --lab default ${LAB_PROCESS_USER.split(':')[0]})`)
     .option('--callback-user <[DOMAIN\\]NAME:PASSWORD>', 'an explicit account to call back as, for --callback-identity account')
     .option('--callback-timeout <ms>', "timeout of resolving the client's OXID and reaching its exporter", '5000')
     .option('--fidelity <f>', "windows (an unresolvable callback is E_OUTOFMEMORY) or rpc-error (the RPC status itself)", 'windows')
-    .option('--log-level <level>', 'trace, debug, info, warn, error', 'info')
+    .option('--log-level <level>', 'trace, debug, info, warn, error (default info)')
     .option('--capture <file>', 'record every connection (accepted, and the callbacks made) to this pcapng file')
     .action(async (o: ServeCliOptions) => {
       await runServe(o);
@@ -120,17 +124,33 @@ function loadConfig(file?: string): ServeConfig {
   }
 }
 
-async function runServe(o: ServeCliOptions): Promise<void> {
+/** `--lab` fills in what was not given: every address, the fixed exporter port, xp-sp2, the service account. */
+function withLabDefaults(o: ServeCliOptions): ServeCliOptions {
+  if (!o.lab) return o;
+  return {
+    ...o, host: o.host?.length ? o.host : [LAB_HOST], exporterPort: o.exporterPort ?? String(LAB_EXPORTER_PORT), policy: o.policy ?? 'xp-sp2',
+    ...(o.callbackIdentity === 'process' && !o.processUser ? { processUser: LAB_PROCESS_USER } : {}),
+  };
+}
+
+async function runServe(given: ServeCliOptions): Promise<void> {
+  const o = withLabDefaults(given);
   const cfg = loadConfig(o.config);
   const hosts = o.host?.length ? o.host : cfg.hosts?.length ? cfg.hosts : ['127.0.0.1'];
   const epmPort = o.resolverPort !== undefined && o.resolverPort !== '135' ? parsePort(o.resolverPort, '--resolver-port') : cfg.epmPort ?? 135;
-  const log = cliLogger(o.logLevel ?? cfg.logLevel);
+  const log = o.lab ? labLogger(o.logLevel ?? cfg.logLevel ?? 'info') : cliLogger(o.logLevel ?? cfg.logLevel);
   const { accounts, guest, allowAnonymous, serverName, serverDomain } = cfg;
   const creds = serverCredentials(o.user, accounts || guest !== undefined || allowAnonymous !== undefined || serverName || serverDomain
     ? { accounts: accounts ?? [], guest, allowAnonymous, serverName, serverDomain }
     : undefined);
   const adminAccounts = (o.admin ?? []).map((u) => accountFromSpec(u, ['Administrators']));
   creds.accounts.push(...adminAccounts);
+  // Lab mode: the kit's accounts unless others are given, and workgroup logons (any domain finds them).
+  const builtinAccounts = o.lab && creds.accounts.length === 0;
+  if (o.lab) {
+    if (builtinAccounts) creds.accounts.push(...labAccounts());
+    creds.mirrored = true;
+  }
   let recording: Recording | undefined;
   if (o.capture) {
     const accounts: RecordedAccount[] = creds.accounts.map((a) => ({ name: accountName(a), role: 'accepted here' }));
@@ -139,12 +159,13 @@ async function runServe(o: ServeCliOptions): Promise<void> {
     recording = openRecording(o.capture, `dcomlab serve on ${hosts.join(', ')} (resolver port ${epmPort})`, accounts, log);
   }
   const lab = labOptions(o, hosts, epmPort, log, recording?.recorder.tap);
-  const exporterPort = o.exporterPort !== undefined && o.exporterPort !== '0' ? parsePort(o.exporterPort, '--exporter-port') : cfg.exporterPort ?? 0;
+  const exporterPort = o.exporterPort !== undefined ? parsePort(o.exporterPort, '--exporter-port') : cfg.exporterPort ?? 0;
+  const publicAddresses = (o.publicAddress ?? cfg.publicAddresses) ?? (o.lab ? announcedAddresses(hosts) : undefined);
   let dcom: DcomServer;
   try {
     dcom = await startDcomServer({
       hosts, resolverPort: epmPort, exporterPort, logger: log, auth: serverAuthProvider(creds),
-      ...((o.publicAddress ?? cfg.publicAddresses)?.length ? { publicAddresses: o.publicAddress ?? cfg.publicAddresses! } : {}),
+      ...(publicAddresses?.length ? { publicAddresses } : {}),
       ...(cfg.limits ? { limits: cfg.limits } : {}), ...(cfg.acceptRebind !== undefined ? { acceptRebind: cfg.acceptRebind } : {}),
       ...(cfg.authnHint !== undefined ? { authnHint: cfg.authnHint } : {}),
       ...lab, ...(recording ? { tap: recording.recorder.tap } : {}),
@@ -170,9 +191,18 @@ async function runServe(o: ServeCliOptions): Promise<void> {
   for (const ep of cfg.endpoints ?? []) {
     dcom.epm.registerTcp(parseIfSpec(ep.interface), ep.host ?? bound[0]!.host, ep.port, ep.annotation ?? '', ep.object);
   }
+  if (o.lab) {
+    process.stdout.write(labBanner({
+      listening: bound, exporterPort: dcom.exporter.listeningPort!, addresses: publicAddresses ?? hosts, policy: o.policy ? parsePolicySpec(o.policy).describe() : 'none enforced',
+      callbackIdentity: o.callbackIdentity ?? 'impersonate', ...(o.processUser ? { processUser: o.processUser.replace(/:.*$/s, '') } : {}),
+      accounts: builtinAccounts
+        ? labAccounts().map((a) => `${a.user} / ${a.password}${a.groups?.length ? ` (${a.groups.join(', ')})` : ''}`)
+        : creds.accounts.map((a) => `${a.domain ? a.domain + '\\' : ''}${a.user}${a.groups?.length ? ` (${a.groups.join(', ')})` : ''}`),
+    }));
+  }
   const show = (h: string) => (h.includes(':') ? `[${h}]` : h);
-  for (const b of bound) process.stdout.write(`dcomlab: endpoint mapper listening on ${show(b.host)}:${b.port}\n`);
-  process.stdout.write(`dcomlab: object exporter listening on ${show(hosts[0]!)}:${dcom.exporter.listeningPort} ` +
+  if (!o.lab) for (const b of bound) process.stdout.write(`dcomlab: endpoint mapper listening on ${show(b.host)}:${b.port}\n`);
+  if (!o.lab) process.stdout.write(`dcomlab: object exporter listening on ${show(hosts[0]!)}:${dcom.exporter.listeningPort} ` +
     `(OXID 0x${dcom.exporter.oxid.toString(16).padStart(16, '0')}; class CServer {${CLSID_CServer.toUpperCase()}}); ` +
     `string bindings ${dcom.bindings.stringBindings.map((b) => b.networkAddr).join(' ')}\n`);
   await new Promise<void>((resolve) => {
