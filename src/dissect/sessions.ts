@@ -13,6 +13,7 @@ import { describeStatus } from '../base/status';
 import { AUTH_LEVEL_NAMES, AUTH_TYPE_NAMES } from '../pdu';
 import { CaptureDecryptor, type DecryptCredentials, type DecryptSessionReport } from './decrypt';
 import { dissectCapture, type PduRecord } from './dissect';
+import { ExchangeTracker, type ExchangeReport } from './exchanges';
 
 export interface AssociationReport {
   stream: number;
@@ -64,7 +65,16 @@ export interface SessionsReport {
   resolutions: ResolutionReport[];
   /** Connections a server opened back to its client's address (resolving its OXID, calling it back). */
   callbacks: { stream: number; from: string; to: string; interfaces: string[] }[];
+  /** Every bind, alter_context and call with its answer, in capture order (a sequence diagram's arrows). */
+  exchanges: ExchangeReport[];
   decryption: DecryptSessionReport[];
+}
+
+/** DOMAIN\user, ANONYMOUS LOGON, or undefined when the association's identity is unknown. */
+export function associationIdentity(a: AssociationReport): string | undefined {
+  const u = a.auth?.user;
+  if (u === undefined) return undefined;
+  return u === '' ? 'ANONYMOUS LOGON' : `${a.auth?.domain ? a.auth.domain + '\\' : ''}${u}`;
 }
 
 const hex64 = (v: bigint) => '0x' + BigInt.asUintN(64, v).toString(16).padStart(16, '0');
@@ -83,6 +93,7 @@ export async function analyzeSessions(file: string, creds: DecryptCredentials[] 
   const requests = new Map<string, PendingCall>();
   const activations: ActivationReport[] = [];
   const resolutions: ResolutionReport[] = [];
+  const exchanges = new ExchangeTracker();
 
   const assoc = (r: PduRecord): AssociationReport => {
     let a = assocs.get(r.stream);
@@ -103,6 +114,7 @@ export async function analyzeSessions(file: string, creds: DecryptCredentials[] 
   const offered = new Map<number, AssociationReport['interfaces']>();
   await dissectCapture(file, (r) => {
     const a = assoc(r);
+    exchanges.observe(r);
     if (r.contexts) {
       const list: AssociationReport['interfaces'] = [];
       for (const c of r.contexts) {
@@ -248,5 +260,11 @@ export async function analyzeSessions(file: string, creds: DecryptCredentials[] 
     a.auth.decryptable = d.decryptable;
     if (d.reason) a.auth.reason = d.reason;
   }
-  return { file, associations: list, activations, resolutions, callbacks, decryption };
+  const exchangeList = exchanges.finish((stream) => {
+    const a = assocs.get(stream);
+    if (!a?.auth) return undefined;
+    const identity = associationIdentity(a);
+    return { level: a.auth.level, ...(identity !== undefined ? { identity } : {}) };
+  });
+  return { file, associations: list, activations, resolutions, callbacks, exchanges: exchangeList, decryption };
 }
