@@ -45,6 +45,11 @@ function safeName(name: string): string {
   return name.replace(/[^A-Za-z0-9._-]/g, '_');
 }
 
+/** Where `withCapture(dir, name, ...)` writes. */
+export function loopbackCaptureFile(dir: string, name: string): string {
+  return path.join(path.resolve(dir), `${safeName(name)}.pcapng`);
+}
+
 /**
  * Start dumpcap writing `file` (pcapng) and resolve once it is capturing (it prints "File: ..." on
  * stderr after the interface is open and the filter attached). Throws CaptureToolError when dumpcap
@@ -118,7 +123,7 @@ async function stopCapture(child: ChildProcess, exited: Promise<unknown>, file: 
  */
 export async function withCapture<T>(dir: string, name: string, hosts: string[], fn: () => Promise<T>): Promise<T> {
   const filter = hosts.map((h) => `host ${h}`).join(' and ');
-  const cap = await startCapture(path.join(path.resolve(dir), `${safeName(name)}.pcapng`), { iface: 'lo', ...(filter ? { filter } : {}) });
+  const cap = await startCapture(loopbackCaptureFile(dir, name), { iface: 'lo', ...(filter ? { filter } : {}) });
   try {
     return await fn();
   } finally {

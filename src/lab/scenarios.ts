@@ -12,6 +12,7 @@ import { ClientBox, type ClientRunResult } from './client-box';
 import { Firewall, type BoxPort, type FirewallAction } from './firewall';
 import { policyPreset, type PresetName } from './policy';
 import { startServerBox } from './server-box';
+import { acceptedOnly, type SocketTap } from '../rpc/tap';
 
 /** The lab's accounts. The service account exists on both boxes with the same password (the fix). */
 export const LAB_ACCOUNTS = {
@@ -116,6 +117,8 @@ export interface RunOptions {
   logger?: Logger;
   /** Apply the scenario's flip (to show its verdict changes). */
   flipped?: boolean;
+  /** Record the scenario: told about every connection once (each box taps the ones it accepts). */
+  tap?: SocketTap;
 }
 
 export interface Observed {
@@ -143,6 +146,12 @@ export interface ScenarioResult {
 }
 
 const hr = (h: number) => describeStatus(h, 'hresult');
+
+/** The headline of an expectation or an observation: the HRESULT that decides it (the verdict table's cell). */
+export function headline(x: { activationHr?: number; forwardOutcome?: string; forwardHr?: number }): string {
+  if (x.forwardHr !== undefined) return `${x.forwardOutcome === 'fault' ? 'fault ' : ''}${hr(x.forwardHr)}`;
+  return x.activationHr !== undefined ? `activation ${hr(x.activationHr)}` : '-';
+}
 
 export function describeExpectation(e: Expectation): string {
   const parts: string[] = [];
@@ -190,6 +199,7 @@ export async function runScenario(s: Scenario, o: RunOptions): Promise<ScenarioR
   let forward: ForwardRecord | undefined;
   const server = await startServerBox({
     host: o.serverHost, resolverPort: o.resolverPort, accounts: acc.server, policy: policyPreset(setup.serverPolicy), logger: log,
+    ...(o.tap ? { tap: o.tap } : {}),
     callback: {
       identity: setup.callbackIdentity === 'impersonate' ? { mode: 'impersonate' } : { mode: 'process', account: creds(LAB_ACCOUNTS.service) },
       level: AuthLevel.connect, resolverPort: o.resolverPort, resolveTimeoutMs: o.resolveTimeoutMs ?? 2000,
@@ -202,6 +212,7 @@ export async function runScenario(s: Scenario, o: RunOptions): Promise<ScenarioR
     host: o.clientHost, resolverPort: o.resolverPort, serverHost: o.serverHost,
     auth: { credentials: creds(LAB_ACCOUNTS[setup.clientAccount]), level: AuthLevel.connect },
     accounts: acc.client, policy: policyPreset(setup.clientPolicy), firewall, logger: log,
+    ...(o.tap ? { tap: acceptedOnly(o.tap) } : {}),
   });
   let run: ClientRunResult;
   try {

@@ -9,6 +9,7 @@ import { forwardCallHook, type CallbackOptions } from './callback';
 import { accessAuthorizer, launchChecker } from './enforce';
 import type { Firewall } from './firewall';
 import type { DcomPolicy } from './policy';
+import type { SocketTap } from '../rpc/tap';
 
 export interface ServerBoxOptions {
   host: string;
@@ -19,6 +20,8 @@ export interface ServerBoxOptions {
   callback: CallbackOptions;
   firewall?: Firewall;
   logger?: Logger;
+  /** Told about the connections the box accepts (a recorder's tap). */
+  tap?: SocketTap;
 }
 
 export async function startServerBox(o: ServerBoxOptions): Promise<DcomServer> {
@@ -30,5 +33,6 @@ export async function startServerBox(o: ServerBoxOptions): Promise<DcomServer> {
     resolverRpc: o.firewall ? { firewall: o.firewall.rule('resolver') } : {},
     checkLaunch: launchChecker(o.policy, log),
     cserver: forwardCallHook({ localAddress: o.host, ...o.callback, logger: log }),
+    ...(o.tap ? { tap: o.tap } : {}),
   });
 }

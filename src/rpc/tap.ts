@@ -72,3 +72,20 @@ export function tapSocket(tap: SocketTap | undefined, sock: net.Socket, role: 's
     close,
   };
 }
+
+/**
+ * A tap that passes on only the connections a server accepted. When both ends of a connection are
+ * tapped in one process (two lab boxes), recording each box's accepted side records every
+ * connection once.
+ */
+export function acceptedOnly(tap: SocketTap): SocketTap {
+  const accepted = new Set<number>();
+  return (e) => {
+    if (e.type === 'open') {
+      if (e.role !== 'server') return;
+      accepted.add(e.conn);
+    } else if (!accepted.has(e.conn)) return;
+    if (e.type === 'close') accepted.delete(e.conn);
+    tap(e);
+  };
+}
