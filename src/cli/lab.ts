@@ -1,16 +1,18 @@
 // `dcomlab client` (the SP2 lab's client box) and `dcomlab scenario` (the scenarios that reproduce
 // both SP2 failures and their fixes).
+import path from 'node:path';
 import type { Command } from 'commander';
 import { accountFromSpec } from '../auth/credentials';
 import { describeStatus } from '../base/status';
 import { AUTH_LEVEL_NAMES } from '../pdu';
 import {
-  ClientBox, Firewall, SCENARIOS, parsePolicySpec, runScenario, scenarioByName,
+  ClientBox, Firewall, SCENARIOS, headline, parsePolicySpec, runScenario, scenarioByName,
   type BoxPort, type FirewallAction, type RunOptions, type Scenario, type ScenarioResult,
 } from '../lab';
 import { runScenarioNetns } from '../lab/netns';
 import { failed } from '../dcom/client';
-import { withCapture } from '../lab/capture';
+import { loopbackCaptureFile, withCapture } from '../lab/capture';
+import { LOOPBACK_HOSTS, ScenarioReport, recordLoopback } from './scenario-report';
 import { cliLogger, collect, parsePort } from './common';
 import { addClientAuthOptions, authSpecFrom, type ClientAuthCliOptions } from './auth-options';
 import { CliError } from './errors';
@@ -163,9 +165,10 @@ export function registerLab(program: Command): void {
     .option('--resolver-port <n>', "both boxes' resolver port: 135, a number, or auto (1135 when not root)", 'auto')
     .option('--resolve-timeout <ms>', "the server's OXID-resolve and callback-connect timeout", '2000')
     .option('--capture <dir>', 'write a pcapng of each scenario (netns: of each box) there')
+    .option('--report <file.html>', 'write an HTML report: the verdict table and, per scenario, a sequence diagram of its captured conversation')
     .option('--json', 'a machine-readable report')
     .option('--log-level <level>', 'trace, debug, info, warn, error', 'silent')
-    .action(async (name: string, o: { topology: string; firewall: string; resolverPort?: string; resolveTimeout: string; capture?: string; json?: boolean; logLevel: string }) => {
+    .action(async (name: string, o: { topology: string; firewall: string; resolverPort?: string; resolveTimeout: string; capture?: string; report?: string; json?: boolean; logLevel: string }) => {
       const list: Scenario[] = name === 'all' ? [...SCENARIOS] : [scenarioByName(name) ?? fail(name)];
       const topology = o.topology;
       if (topology !== 'loopback' && topology !== 'netns') throw new CliError(`--topology must be loopback or netns, not ${o.topology}`);
@@ -173,18 +176,40 @@ export function registerLab(program: Command): void {
       const timeout = Number(o.resolveTimeout);
       const log = cliLogger(o.logLevel === 'silent' ? 'silent' : o.logLevel);
       const results: ScenarioResult[] = [];
+      const report = o.report ? new ScenarioReport(topology, o.capture) : undefined;
       const started = performance.now();
-      for (const s of list) {
-        const common = { resolverPort: port, firewallAction: firewallAction(o.firewall), resolveTimeoutMs: timeout, logger: log };
-        const r = topology === 'netns'
-          ? await runScenarioNetns(s, { ...common, ...(o.capture ? { captureDir: o.capture } : {}) })
-          : await runLoopback(s, { ...common, ...(o.capture ? { captureDir: o.capture } : {}) });
-        results.push(r);
-        if (!o.json) process.stderr.write(`${r.verdict === 'PASS' ? 'ok  ' : 'FAIL'} ${s.name} (${r.durationMs} ms)\n`);
+      try {
+        for (const s of list) {
+          const common = { resolverPort: port, firewallAction: firewallAction(o.firewall), resolveTimeoutMs: timeout, logger: log };
+          let r: ScenarioResult;
+          if (topology === 'netns') {
+            const dir = o.capture ?? report?.scratch();
+            const n = await runScenarioNetns(s, { ...common, ...(dir ? { captureDir: dir } : {}) });
+            report?.add(n, n.captures?.server);
+            r = n;
+          } else if (o.capture) {
+            r = await runLoopback(s, { ...common, captureDir: o.capture });
+            report?.add(r, loopbackCaptureFile(o.capture, s.name));
+          } else if (report) {
+            const file = path.join(report.scratch(), `${s.name}.pcapng`);
+            r = await recordLoopback(s, { ...common, ...LOOPBACK_HOSTS }, file);
+            report.add(r, file);
+          } else {
+            r = await runLoopback(s, common);
+          }
+          results.push(r);
+          if (!o.json) process.stderr.write(`${r.verdict === 'PASS' ? 'ok  ' : 'FAIL'} ${s.name} (${r.durationMs} ms)\n`);
+        }
+        const total = Math.round(performance.now() - started);
+        if (o.json) process.stdout.write(JSON.stringify({ topology, resolverPort: port, totalMs: total, results }, null, 2) + '\n');
+        else process.stdout.write(verdictTable(results, total, topology));
+        if (report && o.report) {
+          await report.write(o.report, total);
+          process.stderr.write(`dcomlab: report written to ${o.report}\n`);
+        }
+      } finally {
+        report?.cleanup();
       }
-      const total = Math.round(performance.now() - started);
-      if (o.json) process.stdout.write(JSON.stringify({ topology, resolverPort: port, totalMs: total, results }, null, 2) + '\n');
-      else process.stdout.write(verdictTable(results, total, topology));
       if (results.some((r) => r.verdict !== 'PASS')) process.exitCode = 1;
     });
 }
@@ -195,17 +220,11 @@ function fail(name: string): never {
 
 async function runLoopback(s: Scenario, o: Omit<RunOptions, 'serverHost' | 'clientHost'> & { captureDir?: string }): Promise<ScenarioResult> {
   const { captureDir, ...rest } = o;
-  if (captureDir) {
-    return withCapture(captureDir, s.name, ['127.0.0.2', '127.0.0.3'], () => runScenario(s, { ...rest, serverHost: '127.0.0.2', clientHost: '127.0.0.3' }));
-  }
-  return runScenario(s, { ...rest, serverHost: '127.0.0.2', clientHost: '127.0.0.3' });
+  const hosts = LOOPBACK_HOSTS;
+  if (captureDir) return withCapture(captureDir, s.name, [hosts.serverHost, hosts.clientHost], () => runScenario(s, { ...rest, ...hosts }));
+  return runScenario(s, { ...rest, ...hosts });
 }
 
-/** The headline of an expectation or an observation: the HRESULT that decides it. */
-function headline(x: { activationHr?: number; forwardOutcome?: string; forwardHr?: number }): string {
-  if (x.forwardHr !== undefined) return `${x.forwardOutcome === 'fault' ? 'fault ' : ''}${hr(x.forwardHr)}`;
-  return x.activationHr !== undefined ? `activation ${hr(x.activationHr)}` : '-';
-}
 
 /**
  * The verdict table: scenario, expected and observed HRESULT (ForwardCall's, or the activation's),

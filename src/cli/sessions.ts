@@ -1,5 +1,8 @@
 // `dcomlab sessions FILE`: the associations of a capture and the DCOM story across them.
+import { writeFileSync } from 'node:fs';
 import type { Command } from 'commander';
+import { sessionsReportHtml } from '../report/html';
+import { CliError } from './errors';
 import { analyzeSessions, type SessionsReport } from '../dissect/sessions';
 import { addDecryptOptions, decryptCredentialsFrom, type DecryptCliOptions } from './decrypt-options';
 
@@ -9,9 +12,18 @@ export function registerSessions(program: Command): void {
     .description('the associations in a capture (client, server, interfaces, auth, identity, calls, faults) and the DCOM story: activations and the exporter connections they led to, OXID resolutions, callbacks')
     .argument('<file>', 'pcap or pcapng (gzip too)')
     .option('--json', 'one JSON document')
-    .action(async (file: string, o: DecryptCliOptions & { json?: boolean }) => {
+    .option('--report <file.html>', 'also write an HTML report: a sequence diagram of every exchange, the DCOM story, the associations')
+    .action(async (file: string, o: DecryptCliOptions & { json?: boolean; report?: string }) => {
       const r = await analyzeSessions(file, decryptCredentialsFrom(o));
       process.stdout.write(o.json ? JSON.stringify(r, null, 2) + '\n' : sessionsText(r));
+      if (o.report) {
+        try {
+          writeFileSync(o.report, sessionsReportHtml(r));
+        } catch (e) {
+          throw new CliError(`cannot write --report ${o.report}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+        }
+        process.stderr.write(`dcomlab: report written to ${o.report}\n`);
+      }
     });
 }
 
