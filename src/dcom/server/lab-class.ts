@@ -23,6 +23,8 @@ import { HR, ORPCTHAT_EMPTY, type ObjectExporter } from './exporter';
 export const CLSID_CServer = '82d1ea8a-00f7-4c0c-9418-1bdca814dccb';
 export const IID_ICServer = '737ef2d6-dcd1-44df-a320-8c9d344cc7a8';
 export const IID_IClientCallback = '59ef5494-5d79-4ed8-a9f5-6b6ee4beb812';
+// The type library DcomLabLib 1.0 of the Windows lab kit (tools/windows/lab.idl).
+export const LIBID_DcomLab = '8cdb03fe-847d-47c2-a578-29b14d669698';
 
 export const ICServer = ndr.iface('ICServer', IID_ICServer, 0, 0, {
   // An [in] interface pointer is marshaled as a unique MInterfacePointer (MS-DCOM 2.2.14).
