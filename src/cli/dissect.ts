@@ -218,7 +218,7 @@ export async function runDissect(file: string, o: DissectCliOptions): Promise<vo
       decodePdus: false, // only the records are printed
       decodeStubs,
       ...(decryptor ? {
-        unprotect: (stream, dir, bytes, pdu) => decryptor.unprotect(stream, dir, bytes, pdu),
+        unprotectBytes: (stream, dir, bytes) => decryptor.unprotect(stream, dir, bytes),
         onAuthPdu: (stream, dir, bytes, pdu) => decryptor.observe(stream, dir, bytes, pdu),
         onStreamClose: (stream) => decryptor.endStream(stream),
       } : {}),

@@ -8,7 +8,7 @@ export class SyncWriter {
   private used = 0;
   private closed = false;
 
-  constructor(private readonly fd = 1, size = 1 << 16) {
+  constructor(private readonly fd = 1, size = 1 << 18) {
     this.buf = Buffer.allocUnsafe(size);
   }
 

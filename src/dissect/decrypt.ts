@@ -38,7 +38,7 @@ import { NtlmSessionSecurity } from '../auth/ntlm/session';
 import type { NtlmFlavour } from '../auth/ntlm/verify';
 import type { SessionSecurity } from '../auth/types';
 import { decodeSpnegoToken, MECH_NAMES, NegState, OID_NTLMSSP } from '../auth/spnego/tokens';
-import { AUTH_TYPE_NAMES, AuthType, decodePdu, PFC, PType, type FaultPdu, type Pdu, type RequestPdu, type ResponsePdu } from '../pdu';
+import { AUTH_TYPE_NAMES, AuthType, decodePdu, PduSummary, PFC, PType, readPduSummary, type FaultPdu, type Pdu, type RequestPdu, type ResponsePdu } from '../pdu';
 import { protectsPdus, unprotect as unprotectPdu } from '../rpc/security';
 import { deriveSessionKey, prepareCredentials, type DecryptCredentials, type PreparedCredential } from './decrypt-keys';
 
@@ -170,6 +170,9 @@ const CLIENT_PTYPES: ReadonlySet<number> = new Set([
 
 type CallPdu = RequestPdu | ResponsePdu | FaultPdu;
 
+/** Scratch for unprotect without a decoding (read and used synchronously). */
+const SUMMARY = new PduSummary();
+
 export class CaptureDecryptor {
   private readonly creds: PreparedCredential[];
   private readonly log: Logger;
@@ -210,6 +213,32 @@ export class CaptureDecryptor {
    */
   unprotect(stream: number, dir: 0 | 1, bytes: Buffer, pdu?: Pdu): UnprotectResult | undefined {
     void dir;
+    if (pdu === undefined) {
+      // Without a decoding, a request, response or fault is read from its header and trailer
+      // (readPduSummary, which allocates nothing, fails exactly where decodePdu would for these
+      // types) and decoded only for a session with keys: most protected PDUs of a capture belong
+      // to sessions that are not decryptable, and decoding each cost a tenth of what dissect
+      // --password allocated.
+      const h = SUMMARY;
+      try {
+        readPduSummary(bytes, 0, h);
+      } catch (e) {
+        return { error: `PDU does not decode: ${errorText(e)}` };
+      }
+      const t = h.ptype;
+      if (t === PType.request || t === PType.response || t === PType.fault) {
+        if (h.authLength === 0 || !protectsPdus(h.authLevel)) return undefined;
+        const session = this.sessionFor(stream, h.authContextId, h.authType, h.authLevel);
+        try {
+          const early = this.unusable(session);
+          if (early !== null) return early;
+          return this.unprotectCall(session, bytes, decodePdu(bytes, 0) as CallPdu);
+        } catch (e) {
+          session.report.undecrypted++;
+          return { error: `cannot unprotect: ${errorText(e)}` };
+        }
+      }
+    }
     let p: Pdu;
     try {
       p = pdu ?? decodePdu(bytes, 0);
@@ -431,7 +460,8 @@ export class CaptureDecryptor {
     s.report.mechListMic = { ...s.report.mechListMic, [fromClient ? 'client' : 'server']: ok };
   }
 
-  private unprotectCall(s: Session, bytes: Buffer, pdu: CallPdu): UnprotectResult | undefined {
+  /** What unprotectCall answers without looking at the PDU (null: the session has keys). */
+  private unusable(s: Session): UnprotectResult | undefined | null {
     const r = s.report;
     if (r.status === 'not-decryptable') {
       // Said once, in the session's report; each PDU then reads as if no key had been given
@@ -443,6 +473,14 @@ export class CaptureDecryptor {
       r.undecrypted++;
       return { error: 'the authentication handshake is not complete' };
     }
+    return null;
+  }
+
+  private unprotectCall(s: Session, bytes: Buffer, pdu: CallPdu): UnprotectResult | undefined {
+    const r = s.report;
+    const early = this.unusable(s);
+    if (early !== null) return early;
+    if (!s.keysets) return undefined; // (unusable said so; for the type checker)
     let p = pdu;
     // security.ts finds the stub by its offset in `bytes`: the PDU must be a view of them.
     const off = p.stub.byteOffset - bytes.byteOffset;

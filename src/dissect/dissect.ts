@@ -121,6 +121,12 @@ export interface DissectOptions {
    */
   unprotect?: (stream: number, dir: 0 | 1, bytes: Buffer, pdu: Pdu) => UnprotectResult;
   /**
+   * `unprotect` without the PDU's decoding (the hook decodes what it needs from `bytes`, e.g.
+   * CaptureDecryptor.unprotect without its `pdu`, which decodes only PDUs it has keys for);
+   * used instead of `unprotect` when given. Saves decoding every protected PDU in full.
+   */
+  unprotectBytes?: (stream: number, dir: 0 | 1, bytes: Buffer) => UnprotectResult;
+  /**
    * Each bind, bind_ack, alter_context, alter_context_resp and auth3 that carries a verifier
    * (the security handshake), before its record and before any later PDU of the stream: what a
    * decryption module learns its keys from.
@@ -293,9 +299,11 @@ export async function dissectCapture(
 
   const decodePdus = opts.decodePdus ?? true;
   const decodeStubs = opts.decodeStubs === true;
+  const unprotectBytes = opts.unprotectBytes;
   const unprotect = opts.unprotect;
+  const unprotecting = unprotect !== undefined || unprotectBytes !== undefined;
   const onAuthPdu = opts.onAuthPdu;
-  const stubsOn = decodeStubs || unprotect !== undefined || onAuthPdu !== undefined;
+  const stubsOn = decodeStubs || unprotecting || onAuthPdu !== undefined;
   let pendingBytes = 0;
   const sum = new PduSummary();
 
@@ -339,10 +347,12 @@ export async function dissectCapture(
     let stub = bytes.subarray(sum.stubOffset, sum.bodyEnd);
     let sealed = false;
     if (authLength > 0) {
-      if (unprotect !== undefined) {
+      if (unprotecting) {
         let r: UnprotectResult;
         try {
-          r = unprotect(st.id, dirIdx, bytes, pdu ?? decodePdu(bytes, 0));
+          r = unprotectBytes !== undefined
+            ? unprotectBytes(st.id, dirIdx, bytes)
+            : unprotect!(st.id, dirIdx, bytes, pdu ?? decodePdu(bytes, 0));
         } catch (e) {
           r = { error: e instanceof Error ? e.message : String(e) };
         }
