@@ -40,6 +40,14 @@ export const TSHARK_COUNT_ARGS = [...TSHARK_COUNT_DISABLED.flatMap((p) => ['--di
 const CAPTURE_RE = /\.(pcap|pcapng|cap|gz)$/i;
 
 /** Every capture under `dir`, recursively, sorted by relative path. */
+/** `--help`: print the leading `//` comment of the bench script at `scriptUrl` (import.meta.url), then exit. */
+export function printHeaderHelp(scriptUrl) {
+  const lines = readFileSync(new URL(scriptUrl), 'utf8').split('\n').slice(1);
+  const head = lines.slice(0, lines.findIndex((l) => !l.startsWith('//')));
+  process.stdout.write(head.map((l) => l.replace(/^\/\/ ?/, '')).join('\n') + '\n');
+  process.exit(0);
+}
+
 export function listCaptures(dir = SHARED_PCAPS) {
   const out = [];
   const walk = (d) => {

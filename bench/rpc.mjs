@@ -27,7 +27,7 @@ import os from 'node:os';
 import path from 'node:path';
 import readline from 'node:readline';
 import { pathToFileURL } from 'node:url';
-import { CLK_TCK, BENCH_DIR, CLI, OUT_DIR, ROOT, fmtInt, fmtNum, killChildren, machineInfo, mdTable, passMiss, runResultChild, spawnTracked, textTable, writeBenchmarksSection, stopChildrenOnSignals } from './lib.mjs';
+import { CLK_TCK, BENCH_DIR, CLI, OUT_DIR, ROOT, fmtInt, fmtNum, killChildren, machineInfo, mdTable, passMiss, runResultChild, spawnTracked, textTable, writeBenchmarksSection, stopChildrenOnSignals, printHeaderHelp } from './lib.mjs';
 import { summariseProfile } from './profile.mjs';
 
 const SECTION = '## RPC runtime';
@@ -72,12 +72,8 @@ function parseArgs(argv) {
     // bench/run.mjs's own options, when one command line feeds both benches (npm run bench -- ...).
     else if (['--quick', '--no-2x', '--tshark-2x', '--no-tshark-2x'].includes(a)) continue;
     else if (a === '--mb' || a === '--runs') i++;
-    else if (a === '-h' || a === '--help') {
-      const lines = readFileSync(new URL(import.meta.url), 'utf8').split('\n').slice(1);
-      const head = lines.slice(0, lines.findIndex((l) => !l.startsWith('//')));
-      process.stdout.write(head.map((l) => l.replace(/^\/\/ ?/, '')).join('\n') + '\n');
-      process.exit(0);
-    } else throw new Error(`unknown option ${a}`);
+    else if (a === '-h' || a === '--help') printHeaderHelp(import.meta.url);
+    else throw new Error(`unknown option ${a}`);
   }
   return o;
 }

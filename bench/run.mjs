@@ -20,7 +20,7 @@ import path from 'node:path';
 import {
   BENCH_DIR, CLI, OUT_DIR, ROOT, SHARED_PCAPS, TSHARK, TSHARK_COUNT_ARGS, TSHARK_COUNT_DISABLED, TSHARK_FIELDS,
   dcomlabCount, dcomlabTimed, fileSize, fmtInt, fmtMB, fmtMs, fmtNum, listCaptures, machineInfo,
-  mdTable, passMiss, runChild, textTable, tsharkCount, tsharkTimed,
+  mdTable, passMiss, printHeaderHelp, runChild, textTable, tsharkCount, tsharkTimed,
 } from './lib.mjs';
 import { synthesise } from './synth.mjs';
 import { gcTrace, profileDissect, profileTable } from './profile.mjs';
@@ -49,12 +49,8 @@ function parseArgs(argv) {
     else if (a === '--no-profile') o.profile = false;
     else if (a === '--seconds') o.seconds = Number(argv[++i]);
     else if (a === '--runs') o.runs = Math.max(1, Number(argv[++i]));
-    else if (a === '-h' || a === '--help') {
-      const lines = readFileSync(new URL(import.meta.url), 'utf8').split('\n').slice(1);
-      const head = lines.slice(0, lines.findIndex((l) => !l.startsWith('//')));
-      process.stdout.write(head.map((l) => l.replace(/^\/\/ ?/, '')).join('\n') + '\n');
-      process.exit(0);
-    } else throw new Error(`unknown option ${a}`);
+    else if (a === '-h' || a === '--help') printHeaderHelp(import.meta.url);
+    else throw new Error(`unknown option ${a}`);
   }
   if (!(o.mb > 0)) throw new Error('--mb needs a positive number');
   return o;
