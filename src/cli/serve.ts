@@ -197,7 +197,7 @@ async function runServe(given: ServeCliOptions): Promise<void> {
       callbackIdentity: o.callbackIdentity ?? 'impersonate', ...(o.processUser ? { processUser: o.processUser.replace(/:.*$/s, '') } : {}),
       accounts: builtinAccounts
         ? labAccounts().map((a) => `${a.user} / ${a.password}${a.groups?.length ? ` (${a.groups.join(', ')})` : ''}`)
-        : creds.accounts.map((a) => `${a.domain ? a.domain + '\\' : ''}${a.user}${a.groups?.length ? ` (${a.groups.join(', ')})` : ''}`),
+        : creds.accounts.map((a) => `${accountName(a)}${a.groups?.length ? ` (${a.groups.join(', ')})` : ''}`),
     }));
   }
   const show = (h: string) => (h.includes(':') ? `[${h}]` : h);

@@ -5,7 +5,7 @@
 // auth3 completes its bind's handshake and answers nothing: it is not an exchange of its own.
 import * as ndr from '../ndr';
 import { describeStatus } from '../base/status';
-import { AUTH_LEVEL_NAMES } from '../pdu';
+import { AUTH_LEVEL_NAMES, PFC, PType } from '../pdu';
 import type { DecodedStub } from './stub';
 import type { PduRecord } from './dissect';
 
@@ -29,10 +29,6 @@ export interface ExchangeReport {
   failed: boolean;
 }
 
-const PTYPE = { request: 0, response: 2, fault: 3, bind: 11, bind_ack: 12, bind_nak: 13, alter_context: 14, alter_context_resp: 15 } as const;
-const LAST_FRAG = 0x02;
-const FIRST_FRAG = 0x01;
-
 /** The answer a response stub carries: its HRESULT (preferred) or error_status_t. */
 export function stubOutcome(stub: DecodedStub): { text: string; failed: boolean } | undefined {
   const fields = stub.params.fields;
@@ -49,14 +45,11 @@ export function stubOutcome(stub: DecodedStub): { text: string; failed: boolean 
   return undefined;
 }
 
-interface Open {
-  x: ExchangeReport;
-}
-
 /** Feed it every record of a capture in order (`observe`), then take the exchanges (`finish`). */
 export class ExchangeTracker {
   private readonly list: ExchangeReport[] = [];
-  private readonly open = new Map<string, Open>();
+  /** Exchanges still waiting for their answer, by stream and call id. */
+  private readonly open = new Map<string, ExchangeReport>();
 
   observe(r: PduRecord): void {
     const key = `${r.stream}/${r.callId}`;
@@ -65,45 +58,45 @@ export class ExchangeTracker {
       const x: ExchangeReport = { stream: r.stream, frame: r.frame, time: r.time, from: r.src, to: r.dst, kind, label, result: 'no answer', failed: true };
       if (level !== undefined) x.authLevel = level;
       this.list.push(x);
-      this.open.set(key, { x });
+      this.open.set(key, x);
     };
     switch (r.ptype) {
-      case PTYPE.bind:
-      case PTYPE.alter_context: {
+      case PType.bind:
+      case PType.alter_context: {
         const names = (r.contexts ?? []).map((c) => c.abstractSyntax.name ?? c.abstractSyntax.uuid);
         const unique = [...new Set(names)];
-        start(r.ptype === PTYPE.bind ? 'bind' : 'alter_context', `${r.ptype === PTYPE.bind ? 'bind' : 'alter_context'} ${unique.join(', ') || '(no context)'}`);
+        start(r.ptype === PType.bind ? 'bind' : 'alter_context', `${r.ptype === PType.bind ? 'bind' : 'alter_context'} ${unique.join(', ') || '(no context)'}`);
         return;
       }
-      case PTYPE.request: {
+      case PType.request: {
         // Fragments after the first continue the call already opened.
-        if ((r.flags & FIRST_FRAG) === 0 && this.open.has(key)) return;
+        if ((r.flags & PFC.FIRST_FRAG) === 0 && this.open.has(key)) return;
         const iface = r.interface?.name ?? r.interface?.uuid;
         const op = r.operation ?? `opnum ${r.opnum ?? '?'}`;
         start('call', iface ? `${iface}::${op}` : op);
         return;
       }
-      case PTYPE.bind_ack:
-      case PTYPE.alter_context_resp: {
+      case PType.bind_ack:
+      case PType.alter_context_resp: {
         const o = this.take(key, r);
         if (!o) return;
         const results = r.results ?? [];
         const accepted = results.filter((x) => x.result === 0).length;
         const refused = results.filter((x) => x.result !== 0);
-        const ack = r.ptype === PTYPE.bind_ack ? 'bind_ack' : 'alter_context_resp';
+        const ack = r.ptype === PType.bind_ack ? 'bind_ack' : 'alter_context_resp';
         o.result = refused.length ? `${ack}, ${refused.length} refused: ${[...new Set(refused.map((x) => x.reasonName ?? x.resultName))].join(', ')}` : ack;
         o.failed = results.length > 0 && accepted === 0;
         return;
       }
-      case PTYPE.bind_nak: {
+      case PType.bind_nak: {
         const o = this.take(key, r);
         if (!o) return;
         o.result = `bind_nak${r.statusName ? `: ${r.statusName}` : ''}`;
         o.failed = true;
         return;
       }
-      case PTYPE.response: {
-        if ((r.flags & LAST_FRAG) === 0) return;
+      case PType.response: {
+        if ((r.flags & PFC.LAST_FRAG) === 0) return;
         const o = this.take(key, r);
         if (!o) return;
         const out = r.stub ? stubOutcome(r.stub) : undefined;
@@ -111,7 +104,7 @@ export class ExchangeTracker {
         o.failed = out?.failed ?? false;
         return;
       }
-      case PTYPE.fault: {
+      case PType.fault: {
         const o = this.take(key, r);
         if (!o) return;
         o.result = `fault ${describeStatus(r.status ?? 0)}`;
@@ -123,11 +116,11 @@ export class ExchangeTracker {
   }
 
   private take(key: string, r: PduRecord): ExchangeReport | undefined {
-    const o = this.open.get(key);
-    if (!o) return undefined;
+    const x = this.open.get(key);
+    if (!x) return undefined;
     this.open.delete(key);
-    o.x.answerFrame = r.frame;
-    return o.x;
+    x.answerFrame = r.frame;
+    return x;
   }
 
   /**

@@ -78,7 +78,8 @@ export function associationIdentity(a: AssociationReport): string | undefined {
 }
 
 const hex64 = (v: bigint) => '0x' + BigInt.asUintN(64, v).toString(16).padStart(16, '0');
-const hostOf = (ep: string) => ep.replace(/:\d+$/, '').replace(/^\[(.*)\]$/, '$1');
+/** "10.0.0.2:49152" or "[::1]:135" → the address. */
+export const hostOf = (ep: string) => ep.replace(/:\d+$/, '').replace(/^\[(.*)\]$/, '$1');
 const bindingList = (d: DualStringArray) => d.stringBindings.map((b) => b.networkAddr);
 
 interface PendingCall {

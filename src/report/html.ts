@@ -3,9 +3,9 @@
 // story and the diagram). One file, inline CSS and SVG, no script and nothing fetched: it opens
 // anywhere, also from a mail attachment.
 import type { SessionsReport } from '../dissect/sessions';
-import { associationIdentity } from '../dissect/sessions';
+import { associationIdentity, hostOf } from '../dissect/sessions';
 import { headline, scenarioByName, type ScenarioResult } from '../lab/scenarios';
-import { COLORS, escapeXml as esc, hostOf, lanesFor, sequenceSvg } from './sequence';
+import { COLORS, escapeXml as esc, lanesFor, sequenceSvg } from './sequence';
 
 const CSS = `
 body { font-family: sans-serif; margin: 24px 32px; color: ${COLORS.text}; background: #fff; }

@@ -3,6 +3,7 @@
 // identity and result. A failed exchange (a fault, a nak, a failing HRESULT, no answer) is red.
 // Plain SVG with presentation attributes: no script, no external font or stylesheet.
 import type { ExchangeReport } from '../dissect/exchanges';
+import { hostOf } from '../dissect/sessions';
 
 export interface Lane {
   /** The box's address (the host part of the exchanges' endpoints). */
@@ -21,8 +22,6 @@ const SELF_LOOP = 46;
 
 export const escapeXml = (s: string) => s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
 
-/** "10.0.0.2:49152" or "[::1]:135" → the address. */
-export const hostOf = (endpoint: string) => endpoint.replace(/:\d+$/, '').replace(/^\[(.*)\]$/, '$1');
 
 /** The lanes in order of first appearance, callers before callees; `titles` names the known boxes. */
 export function lanesFor(exchanges: readonly ExchangeReport[], titles: ReadonlyMap<string, string> = new Map()): Lane[] {
