@@ -37,31 +37,48 @@ export function registerDissect(program: Command): void {
     });
 }
 
-function textLine(r: PduRecord): string {
-  const parts: string[] = [
-    String(r.frame).padStart(6),
-    String(r.stream).padStart(4),
-    `${r.src} → ${r.dst}`.padEnd(47),
-    r.ptypeName.padEnd(18),
-    `call=${r.callId}`.padEnd(11),
-  ];
-  const extra: string[] = [];
-  if (r.ctxId !== undefined) extra.push(`ctx=${r.ctxId}`);
-  if (r.interface) extra.push(r.interface.name ?? `${r.interface.uuid} v${r.interface.version}`);
-  if (r.opnum !== undefined) extra.push(r.operation ? `${r.operation}(${r.opnum})` : `opnum=${r.opnum}`);
+// A text line is "frame stream src → dst ptype call=N extra". The arrow is the only character
+// past Latin-1, and one such character makes V8 build and encode the whole line as a two-byte
+// string; so the line is written in three pieces, the "src → dst" column (the same for every
+// PDU of a direction) encoded once per direction. Two slots: requests and responses alternate.
+interface PairSlot { src: string; dst: string; bytes: Buffer }
+const pairSlots: [PairSlot, PairSlot] = [{ src: '', dst: '', bytes: Buffer.alloc(0) }, { src: '', dst: '', bytes: Buffer.alloc(0) }];
+let pairNext = 0;
+
+/** The "src → dst" column, padded, with the space after it, as UTF-8. */
+function pairColumn(r: PduRecord): Buffer {
+  for (const slot of pairSlots) if (slot.src === r.src && slot.dst === r.dst) return slot.bytes;
+  const slot = pairSlots[pairNext]!;
+  pairNext ^= 1;
+  slot.src = r.src;
+  slot.dst = r.dst;
+  slot.bytes = Buffer.from(`${r.src} → ${r.dst}`.padEnd(47) + ' ', 'utf8');
+  return slot.bytes;
+}
+
+function writeTextLine(out: SyncWriter, r: PduRecord): void {
+  out.write(String(r.frame).padStart(6) + ' ' + String(r.stream).padStart(4) + ' ');
+  out.bytes(pairColumn(r));
+  out.line(textLineRest(r));
+}
+
+/** The text line after the "src → dst" column. */
+function textLineRest(r: PduRecord): string {
+  let s = r.ptypeName.padEnd(18) + ' ' + `call=${r.callId}`.padEnd(11); // no space: the column is padded
+  if (r.ctxId !== undefined) s += `ctx=${r.ctxId} `;
+  if (r.interface) s += (r.interface.name ?? `${r.interface.uuid} v${r.interface.version}`) + ' ';
+  if (r.opnum !== undefined) s += (r.operation ? `${r.operation}(${r.opnum})` : `opnum=${r.opnum}`) + ' ';
   if (r.contexts) {
-    extra.push(
-      r.contexts
-        .map((c) => `[${c.ctxId}] ${c.abstractSyntax.name ?? c.abstractSyntax.uuid} v${c.abstractSyntax.version}`)
-        .join(', '),
-    );
+    s += r.contexts
+      .map((c) => `[${c.ctxId}] ${c.abstractSyntax.name ?? c.abstractSyntax.uuid} v${c.abstractSyntax.version}`)
+      .join(', ') + ' ';
   }
-  if (r.results) extra.push(r.results.map((x) => x.reasonName ? `${x.resultName}(${x.reasonName})` : x.resultName).join(', '));
-  if (r.status !== undefined) extra.push(r.statusName ? `${r.statusName} 0x${r.status.toString(16).padStart(8, '0')}` : `0x${r.status.toString(16).padStart(8, '0')}`);
-  if (r.authLevel !== undefined) extra.push(`auth=${AUTH_TYPE_NAMES[r.authType!] ?? r.authType}/${AUTH_LEVEL_NAMES[r.authLevel] ?? r.authLevel}`);
-  extra.push(`len=${r.fragLength}`);
-  if (r.error) extra.push(`!! ${r.error}`);
-  return parts.join(' ') + extra.join(' ');
+  if (r.results) s += r.results.map((x) => x.reasonName ? `${x.resultName}(${x.reasonName})` : x.resultName).join(', ') + ' ';
+  if (r.status !== undefined) s += (r.statusName ? `${r.statusName} 0x${r.status.toString(16).padStart(8, '0')}` : `0x${r.status.toString(16).padStart(8, '0')}`) + ' ';
+  if (r.authLevel !== undefined) s += `auth=${AUTH_TYPE_NAMES[r.authType!] ?? r.authType}/${AUTH_LEVEL_NAMES[r.authLevel] ?? r.authLevel} `;
+  s += `len=${r.fragLength}`;
+  if (r.error) s += ` !! ${r.error}`;
+  return s;
 }
 
 // The JSON of a syntax, made once per SyntaxRecord (dissect hands out one object per syntax).
@@ -201,7 +218,7 @@ export async function runDissect(file: string, o: DissectCliOptions): Promise<vo
     (r, _pdu, _bytes, stub) => {
       if (!text) out.line(recordJson(r));
       else {
-        out.line(textLine(r));
+        writeTextLine(out, r);
         if (below) for (const l of stubLines(r, stub, o)) out.line(l);
       }
       if (o.stats) {

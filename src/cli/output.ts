@@ -24,6 +24,19 @@ export class SyncWriter {
     this.used += this.buf.write(s, this.used, 'utf8');
   }
 
+  /** Bytes already encoded (copied now: `b` may be reused). */
+  bytes(b: Uint8Array): void {
+    if (this.used + b.length > this.buf.length) {
+      this.flush();
+      if (b.length > this.buf.length) {
+        this.writeAll(Buffer.from(b));
+        return;
+      }
+    }
+    this.buf.set(b, this.used);
+    this.used += b.length;
+  }
+
   line(s: string): void {
     this.write(s);
     if (this.used >= this.buf.length) this.flush();
