@@ -20,7 +20,7 @@
 import { md4 } from '../auth/crypto';
 import { hasFlag, NTLMSSP_NEGOTIATE_KEY_EXCH } from '../auth/ntlm/flags';
 import { KXKEY, LMOWFv1, lmowfv1Computable, NTOWFv1, recoverSessionKey } from '../auth/ntlm/keys';
-import { decodeAuthenticate, type AuthenticateMessage } from '../auth/ntlm/messages';
+import { decodeAuthenticate, decodeChallenge, type AuthenticateMessage, type ChallengeMessage } from '../auth/ntlm/messages';
 import { authenticateFlavour, verifyAuthenticate, type NtlmFlavour, type VerifyResult } from '../auth/ntlm/verify';
 
 /** A credential to try on captured sessions. Without user/domain it is tried on every session. */
@@ -42,6 +42,8 @@ export interface PreparedCredential {
   domain?: string;
   password?: string;
   ntHash: Buffer;
+  /** NTOWFv2 with this NT hash, by user and domain, as sessions need them. */
+  ntowfv2Cache: Map<string, Buffer>;
   /** What reports call it: "DOMAIN\user", "user" or "any user", never a secret. */
   name: string;
 }
@@ -71,7 +73,7 @@ export function prepareCredentials(creds: readonly DecryptCredentials[]): Prepar
       return; // a user name alone cannot produce a key
     }
     const name = user === undefined ? (domain === undefined ? 'any user' : `${domain}\\(any user)`) : domain === undefined ? user : `${domain}\\${user}`;
-    const p: PreparedCredential = { index, ntHash, name };
+    const p: PreparedCredential = { index, ntHash, ntowfv2Cache: new Map(), name };
     if (user !== undefined) p.user = user;
     if (domain !== undefined) p.domain = domain;
     if (c.password !== undefined) p.password = c.password;
@@ -129,13 +131,22 @@ export function deriveSessionKey(h: CapturedHandshake, creds: readonly PreparedC
   const out: KeyDerivation = {
     ok: false, flavour, user: auth.userName, domain: auth.domainName, workstation: auth.workstation, tried: 0,
   };
-  const verify = (ntHash: Buffer | undefined, withNegotiate: boolean): VerifyResult | string => {
+  // Decoded once for every try (a CHALLENGE that does not decode is left to verifyAuthenticate,
+  // whose error the session then reports).
+  let decoded: { challenge: ChallengeMessage; authenticate: AuthenticateMessage } | undefined;
+  try {
+    decoded = { challenge: decodeChallenge(h.challenge), authenticate: auth };
+  } catch {
+    decoded = undefined;
+  }
+  const verify = (c: PreparedCredential | undefined, withNegotiate: boolean): VerifyResult | string => {
     try {
       return verifyAuthenticate({
         challenge: h.challenge,
         authenticate: h.authenticate,
         ...(withNegotiate && h.negotiate ? { negotiate: h.negotiate } : {}),
-        ...(ntHash ? { ntHash } : {}),
+        ...(c ? { ntHash: c.ntHash, ntowfv2Cache: c.ntowfv2Cache } : {}),
+        ...(decoded ? { decoded } : {}),
       });
     } catch (e) {
       return `bad NTLM message: ${message(e)}`;
@@ -171,14 +182,14 @@ export function deriveSessionKey(h: CapturedHandshake, creds: readonly PreparedC
   if (candidates.length === 0) return fail(`no credential given for ${who(auth)}`);
   for (const c of candidates) {
     out.tried++;
-    const r = verify(c.ntHash, true);
+    const r = verify(c, true);
     if (typeof r === 'string') return fail(r);
     if (r.ok) return succeed(r, r.exportedSessionKey!, c);
     if (r.responseValid === false) continue; // not this password
     if (r.responseValid === undefined) return fail(r.reason ?? 'the AUTHENTICATE cannot be checked');
     // The response matched: the password is right, something after it failed.
     if (r.reason === 'AUTHENTICATE MIC does not match') {
-      const again = verify(c.ntHash, false);
+      const again = verify(c, false);
       if (typeof again !== 'string' && again.ok) return succeed(again, again.exportedSessionKey!, c, false);
     }
     if (r.reason === 'LM session keys are not supported') {

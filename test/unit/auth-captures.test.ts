@@ -248,6 +248,24 @@ describe('scapy PKT_PRIVACY capture: verification and decryption with the known 
     expect(bad.exportedSessionKey).toBeUndefined();
   });
 
+  it('an NTOWFv2 cache (a decryptor trying one account on many sessions) gives the same answers, keyed by user and domain', async () => {
+    const h = await scapyHandshake();
+    const ntHash = NTOWFv1(PASSWORD);
+    const cache = new Map<string, Buffer>();
+    const first = verifyAuthenticate({ negotiate: h.negotiate, challenge: h.challenge, authenticate: h.authenticate, ntHash, ntowfv2Cache: cache });
+    expect(first.ok).toBe(true);
+    expect(cache.size).toBe(1);
+    const again = verifyAuthenticate({ negotiate: h.negotiate, challenge: h.challenge, authenticate: h.authenticate, ntHash, ntowfv2Cache: cache });
+    expect(again.exportedSessionKey!.toString('hex')).toBe('31b3b998169b7892c3197a3eba307f9c');
+    // An entry for the NIL domain is another key: it does not stand in for DOMAIN's.
+    const nilOnly = new Map([[`ADMINISTRATOR\u0000`, Buffer.alloc(16, 7)]]);
+    expect(verifyAuthenticate({ challenge: h.challenge, authenticate: h.authenticate, ntHash, ntowfv2Cache: nilOnly }).ok).toBe(true);
+    // The cache is what is used: a wrong entry for the account makes the right password fail.
+    const wrong = new Map([[`ADMINISTRATOR\u0000DOMAIN`, Buffer.alloc(16, 7)]]);
+    const r = verifyAuthenticate({ challenge: h.challenge, authenticate: h.authenticate, ntHash, ntowfv2Cache: wrong });
+    expect(r.ok).toBe(false);
+  });
+
   it('the NTLM session unseals every request and response, signatures verifying', async () => {
     const h = await scapyHandshake();
     const v = verifyAuthenticate({ negotiate: h.negotiate, challenge: h.challenge, authenticate: h.authenticate, ntHash: NTOWFv1(PASSWORD) });

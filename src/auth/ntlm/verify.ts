@@ -62,6 +62,13 @@ export interface VerifyInput {
   negotiate?: Uint8Array;
   /** NT hash (NTOWFv1) of the account the AUTHENTICATE names; not needed for anonymous. */
   ntHash?: Uint8Array;
+  /**
+   * NTOWFv2 results already computed with this `ntHash`, by upper-case user and domain; filled
+   * in as they are computed. A capture decryptor tries the same account on session after session.
+   */
+  ntowfv2Cache?: Map<string, Buffer>;
+  /** The two messages already decoded (from these very bytes), to skip decoding them again. */
+  decoded?: { challenge: ChallengeMessage; authenticate: AuthenticateMessage };
 }
 
 export interface VerifyResult {
@@ -94,6 +101,19 @@ export interface VerifyResult {
 
 const Z = (n: number): Buffer => Buffer.alloc(n);
 
+function ntowfv2(ntHash: Uint8Array, user: string, domain: string, cache: Map<string, Buffer> | undefined): Buffer {
+  if (!cache) return NTOWFv2FromHash(ntHash, user, domain);
+  // NTOWFv2 upper-cases the user and keeps the domain as sent (MS-NLMP 3.3.2).
+  const key = `${user.toUpperCase()}\u0000${domain}`;
+  let k = cache.get(key);
+  if (k === undefined) {
+    k = NTOWFv2FromHash(ntHash, user, domain);
+    if (cache.size >= 1024) cache.clear(); // bounded: a capture may name any number of accounts
+    cache.set(key, k);
+  }
+  return k;
+}
+
 function ctEqual(a: Uint8Array, b: Uint8Array): boolean {
   return a.length === b.length && a.length > 0 && timingSafeEqual(a, b);
 }
@@ -120,8 +140,8 @@ export function authenticateFlavour(auth: AuthenticateMessage): NtlmFlavour {
  * be decoded; a wrong response gives `{ ok: false, reason }`.
  */
 export function verifyAuthenticate(input: VerifyInput): VerifyResult {
-  const challenge = decodeChallenge(input.challenge);
-  const auth = decodeAuthenticate(input.authenticate);
+  const challenge = input.decoded?.challenge ?? decodeChallenge(input.challenge);
+  const auth = input.decoded?.authenticate ?? decodeAuthenticate(input.authenticate);
   const authFlags = auth.flags !== 0 ? auth.flags : challenge.flags;
   const flags = ((authFlags & ~KEY_FLAGS) | (authFlags & KEY_FLAGS & challenge.flags)) >>> 0;
   const flavour = authenticateFlavour(auth);
@@ -155,7 +175,7 @@ export function verifyAuthenticate(input: VerifyInput): VerifyResult {
       const doms = auth.domainName === '' ? [''] : [auth.domainName, ''];
       let key: Buffer | undefined;
       for (const dom of doms) {
-        const k = NTOWFv2FromHash(ntHash, auth.userName, dom);
+        const k = ntowfv2(ntHash, auth.userName, dom, input.ntowfv2Cache);
         if (ctEqual(hmacMd5(k, sc, temp), ntProofStr)) {
           key = k;
           res.userDomUsed = dom;
