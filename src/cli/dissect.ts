@@ -5,6 +5,7 @@ import { hexDump } from '../dissect/stub';
 import { findDefinition } from '../rpc/registry';
 import { AUTH_LEVEL_NAMES, AUTH_TYPE_NAMES } from '../pdu';
 import { SyncWriter } from './output';
+import { jsonString } from '../base/json';
 import { CliError } from './errors';
 import { CaptureDecryptor, type DecryptSessionReport } from '../dissect/decrypt';
 import { addDecryptOptions, decryptCredentialsFrom, type DecryptCliOptions } from './decrypt-options';
@@ -88,7 +89,7 @@ function syntaxJson(x: SyntaxRecord): string {
   if (s === undefined) {
     // Names can be registered by library users: quote them properly.
     s = x.name !== undefined
-      ? `{"uuid":"${x.uuid}","version":"${x.version}","name":${JSON.stringify(x.name)}}`
+      ? `{"uuid":"${x.uuid}","version":"${x.version}","name":${jsonString(x.name)}}`
       : `{"uuid":"${x.uuid}","version":"${x.version}"}`;
     SYNTAX_JSON.set(x, s);
   }
@@ -136,12 +137,13 @@ function resultsJson(rs: NonNullable<PduRecord['results']>): string {
  * One jsonl line, written by hand: this runs once per PDU and JSON.stringify was a seventh of
  * dissect's time (a bind's nested lists alone cost ~1 µs that way). Every string here is one we
  * made (addresses, ISO times, names from our tables, hex), so none needs escaping; the error
- * text and registered interface names go through JSON.stringify. It parses to exactly what
- * JSON.stringify(record) gives (a test checks every record of every capture).
+ * texts, registered interface names and the stub's strings go through jsonString, which escapes
+ * non-ASCII characters, so the line is ASCII (written with SyncWriter.asciiLine). It parses to
+ * exactly what JSON.stringify(record) gives (a test checks every record of every capture).
  */
 export function recordJson(r: PduRecord): string {
   let s = `{"frame":${r.frame},"stream":${r.stream},"src":"${r.src}","dst":"${r.dst}","time":"${r.time}","ptype":${r.ptype},"ptypeName":"${r.ptypeName}","flags":${r.flags},"drep":"${r.drep}","fragLength":${r.fragLength},"authLength":${r.authLength},"callId":${r.callId}`;
-  if (r.error !== undefined) s += `,"error":${JSON.stringify(r.error)}`;
+  if (r.error !== undefined) s += `,"error":${jsonString(r.error)}`;
   if (r.authType !== undefined) s += `,"authType":${r.authType},"authLevel":${r.authLevel},"authContextId":${r.authContextId}`;
   if (r.ctxId !== undefined) s += `,"ctxId":${r.ctxId}`;
   if (r.opnum !== undefined) s += `,"opnum":${r.opnum}`;
@@ -158,9 +160,9 @@ export function recordJson(r: PduRecord): string {
   if (r.stubSealed !== undefined) s += `,"stubSealed":${r.stubSealed}`;
   if (r.decrypted !== undefined) s += `,"decrypted":${r.decrypted}`;
   if (r.verified !== undefined) s += `,"verified":${r.verified}`;
-  if (r.decryptError !== undefined) s += `,"decryptError":${JSON.stringify(r.decryptError)}`;
-  if (r.stubSkipped !== undefined) s += `,"stubSkipped":${JSON.stringify(r.stubSkipped)}`;
-  if (r.stubError !== undefined) s += `,"stubError":${JSON.stringify(r.stubError)}`;
+  if (r.decryptError !== undefined) s += `,"decryptError":${jsonString(r.decryptError)}`;
+  if (r.stubSkipped !== undefined) s += `,"stubSkipped":${jsonString(r.stubSkipped)}`;
+  if (r.stubError !== undefined) s += `,"stubError":${jsonString(r.stubError)}`;
   if (r.stub !== undefined) s += `,"stub":${r.stub.json()}`;
   return s + '}';
 }
@@ -216,7 +218,7 @@ export async function runDissect(file: string, o: DissectCliOptions): Promise<vo
   const summary = await dissectCapture(
     file,
     (r, _pdu, _bytes, stub) => {
-      if (!text) out.line(recordJson(r));
+      if (!text) out.asciiLine(recordJson(r));
       else {
         writeTextLine(out, r);
         if (below) for (const l of stubLines(r, stub, o)) out.line(l);

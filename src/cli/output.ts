@@ -24,6 +24,24 @@ export class SyncWriter {
     this.used += this.buf.write(s, this.used, 'utf8');
   }
 
+  /**
+   * A line the caller knows is ASCII (dissect's jsonl records): written as Latin-1, which for
+   * ASCII is the same bytes, copied straight out of the string's pieces; UTF-8 encoding first
+   * flattens the string into a copy. A character past U+007F would be written wrong, so only
+   * text built for it goes here.
+   */
+  asciiLine(s: string): void {
+    if (this.used + s.length + 1 > this.buf.length) {
+      this.flush();
+      if (s.length + 1 > this.buf.length) {
+        this.writeAll(Buffer.from(s + '\n', 'latin1'));
+        return;
+      }
+    }
+    this.used += this.buf.write(s, this.used, 'latin1');
+    this.buf[this.used++] = 0x0a;
+  }
+
   /** Bytes already encoded (copied now: `b` may be reused). */
   bytes(b: Uint8Array): void {
     if (this.used + b.length > this.buf.length) {

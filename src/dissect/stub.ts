@@ -10,6 +10,7 @@
 import * as ndr from '../ndr';
 import { statusName } from '../base/status';
 import { readGuid } from '../base/guid';
+import { asciiJson, jsonString } from '../base/json';
 import { decodeTower, type DecodedTower, TowerProto } from '../rpc/tower';
 import { twr_t } from '../rpc/interfaces/epm';
 import {
@@ -119,8 +120,10 @@ export function jsonText(t: AnyType, v: unknown): string {
   return writerOf(t)(v);
 }
 
+// Every string goes through q or plainText, which escape non-ASCII characters: a jsonl line is
+// ASCII, and the CLI writes it as such (SyncWriter.asciiLine).
 function q(s: string): string {
-  return JSON.stringify(s);
+  return jsonString(s);
 }
 
 function writerOf(t: AnyType): Writer {
@@ -137,7 +140,7 @@ function writerOf(t: AnyType): Writer {
 }
 
 function plainText(v: unknown): string {
-  return JSON.stringify(plainJson(v)) ?? 'null';
+  return asciiJson(plainJson(v)) ?? 'null';
 }
 
 /** `"k":value` parts of a struct or parameter list, with `<k>Name(s)` beside status fields. */

@@ -469,6 +469,60 @@ describe('dcomlab dissect -V / -x / --no-stubs (the built CLI)', () => {
   });
 });
 
+describe('non-ASCII strings in stubs', () => {
+  // A wchar_t network address and principal name (MS-DCOM 2.2.19.3/2.2.19.4 are UTF-16) with a
+  // Cyrillic name, an accent and a character outside the BMP.
+  const ADDR = 'сервер-é[49700]';
+  const PRINCIPAL = 'DOMÄIN\\🐧user';
+  function capture(): string {
+    const objref = encodeObjref({
+      flags: OBJREF_STANDARD, iid: IRemUnknown2.uuid,
+      std: { flags: 0, cPublicRefs: 1, oxid: 1n, oid: 2n, ipid: '00001234-0000-0000-1111-222222222222' },
+      saResAddr: { stringBindings: [{ towerId: 7, networkAddr: ADDR }], securityBindings: [{ authnSvc: 10, authzSvc: 0xffff, principalName: PRINCIPAL }] },
+    });
+    const qiOut = ndr.encodeParams(IRemUnknown2.ops.RemQueryInterface2.out, {
+      ORPCthat: { flags: 0, extensions: null }, phr: [0], ppMIF: [{ ulCntData: objref.length, abData: objref }], hresult: 0,
+    }, { scope: { cIids: 1 } });
+    const qiIn = ndr.encodeParams(IRemUnknown2.ops.RemQueryInterface2.in, {
+      ORPCthis: { version: { MajorVersion: 5, MinorVersion: 7 }, flags: 0, reserved1: 0, cid: '11111111-2222-3333-4444-555555555555', extensions: null },
+      ripid: '00001234-0000-0000-1111-222222222222', cIids: 1, iids: [IRemUnknown2.uuid],
+    });
+    return writeCapture([{
+      serverPort: 49700,
+      pdus: [
+        [0, bindPdu(1, [{ ctxId: 0, uuid: IRemUnknown2.uuid, version: 0 }])], [1, ackPdu(1, 1)],
+        [0, req(2, 0, 6, qiIn, FL | PFC.OBJECT_UUID, { object: '00009999-0000-0000-1111-222222222222' })],
+        [1, resp(2, 0, qiOut)],
+      ],
+    }]);
+  }
+
+  it('jsonl is ASCII (escaped as \\uXXXX) and parses back to the strings; -V prints them as UTF-8', () => {
+    const f = capture();
+    const jsonl = spawnSync(process.execPath, [CLI, 'dissect', f, '-f', 'jsonl']);
+    expect(jsonl.status).toBe(0);
+    expect(jsonl.stdout.every((b) => b < 0x80)).toBe(true);
+    const rows = jsonl.stdout.toString('utf8').trim().split('\n').map((l) => JSON.parse(l));
+    const o = rows.find((r) => r.ptype === 2).stub.ppMIF[0].objref;
+    expect(o.saResAddr.stringBindings).toEqual([{ towerId: 7, networkAddr: ADDR }]);
+    expect(o.saResAddr.securityBindings[0].principalName).toBe(PRINCIPAL);
+    const text = spawnSync(process.execPath, [CLI, 'dissect', f, '-V']);
+    expect(text.status).toBe(0);
+    expect(Buffer.isUtf8 ? Buffer.isUtf8(text.stdout) : true).toBe(true);
+    const out = text.stdout.toString('utf8');
+    expect(out).toContain(ADDR);
+    expect(out).toContain(JSON.stringify(PRINCIPAL));
+  });
+
+  it('recordJson escapes non-ASCII error texts and interface names too', async () => {
+    const [x] = (await records(capture())).filter((y) => y.r.ptype === 2);
+    const r = { ...x!.r, error: 'bad — ünïcode 🐧', interface: { uuid: IRemUnknown2.uuid, version: '0.0', name: 'IRémUnknown2' } } as PduRecord;
+    const line = recordJson(r);
+    expect(/^[\x00-\x7f]*$/.test(line)).toBe(true);
+    expect(JSON.parse(line)).toEqual(JSON.parse(JSON.stringify(r)));
+  });
+});
+
 describe('stubs in the project\'s captures', () => {
   it('every record of every capture, stubs decoded: the jsonl line parses to what JSON.stringify(record) gives', async () => {
     let stubs = 0;
@@ -476,7 +530,9 @@ describe('stubs in the project\'s captures', () => {
     for (const f of [...listSharedCaptures(), ...listProjectCaptures()]) {
       await dissectCapture(f, (r) => {
         if (r.stub) stubs++;
-        const mine = JSON.parse(recordJson(r));
+        const line = recordJson(r);
+        if (!/^[\x00-\x7f]*$/.test(line) && bad.length < 5) bad.push(`${f} frame ${r.frame}: not ASCII`);
+        const mine = JSON.parse(line);
         const ref = JSON.parse(JSON.stringify(r));
         try {
           expect(mine).toEqual(ref);
