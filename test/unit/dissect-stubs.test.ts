@@ -5,6 +5,7 @@
 // dissect's own output.
 import { describe, expect, it, beforeAll } from 'vitest';
 import { spawnSync } from 'node:child_process';
+import { isUtf8 } from 'node:buffer';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -508,7 +509,7 @@ describe('non-ASCII strings in stubs', () => {
     expect(o.saResAddr.securityBindings[0].principalName).toBe(PRINCIPAL);
     const text = spawnSync(process.execPath, [CLI, 'dissect', f, '-V']);
     expect(text.status).toBe(0);
-    expect(Buffer.isUtf8 ? Buffer.isUtf8(text.stdout) : true).toBe(true);
+    expect(isUtf8(text.stdout)).toBe(true);
     const out = text.stdout.toString('utf8');
     expect(out).toContain(ADDR);
     expect(out).toContain(JSON.stringify(PRINCIPAL));
