@@ -36,12 +36,26 @@ export function expandDesKey(key7: Uint8Array): Buffer {
   return setOddParity(out);
 }
 
+// Ciphers by key: the key schedule is most of a block's cost, and a capture decryptor checks
+// session after session with the same NT hash (hence the same three DESL keys). ECB without
+// padding keeps no state between blocks, so one cipher serves every block under its key.
+const ENCRYPTORS = new Map<string, ReturnType<typeof desjs.DES.create>>();
+
 /** DES-ECB encryption of one 8-byte block under an 8-byte key (parity bits ignored). */
 export function desEncryptBlock(key8: Uint8Array, block: Uint8Array): Buffer {
   if (key8.length !== 8) throw new RangeError(`DES key must be 8 bytes, got ${key8.length}`);
   if (block.length !== 8) throw new RangeError(`DES block must be 8 bytes, got ${block.length}`);
-  const c = desjs.DES.create({ type: 'encrypt', key: key8, padding: false });
-  return Buffer.from([...c.update(block), ...c.final()]);
+  const id = Buffer.from(key8.buffer, key8.byteOffset, 8).toString('latin1');
+  let c = ENCRYPTORS.get(id);
+  if (c === undefined) {
+    c = desjs.DES.create({ type: 'encrypt', key: key8, padding: false });
+    if (ENCRYPTORS.size >= 256) ENCRYPTORS.clear();
+    ENCRYPTORS.set(id, c);
+  }
+  // A whole block in, its ciphertext out at once (nothing is held back when encrypting).
+  const out = Buffer.from(c.update(block));
+  if (out.length !== 8) throw new Error(`des.js returned ${out.length} bytes for one block`);
+  return out;
 }
 
 /** DES-ECB decryption of one 8-byte block (used only by tests and by the server side). */
