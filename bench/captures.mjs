@@ -64,7 +64,7 @@ async function bestOf(n, fn) {
   };
 }
 
-/** The jsonl once more, piped: PDU records, decrypted ones, decrypted-and-verified ones, the sessions line. */
+/** The jsonl once more, piped: PDU records, decrypted ones, decrypted-and-verified ones, the session lines. */
 async function dcomlabCount(file) {
   let pdus = 0;
   let decrypted = 0;
@@ -75,7 +75,7 @@ async function dcomlabCount(file) {
     if (end === start) return;
     const line = s.slice(start, end);
     if (line.startsWith('{"decryption"')) {
-      sessions = JSON.parse(line).decryption;
+      (sessions ??= []).push(JSON.parse(line).decryption); // one line per session
       return;
     }
     pdus++;

@@ -214,7 +214,16 @@ export async function runDissect(file: string, o: DissectCliOptions): Promise<vo
   const below = text && (o.verbose === true || o.hex === true);
   // With credentials, NTLM-protected PDUs are unsealed and verified (per session, in order).
   const creds = decryptCredentialsFrom(o);
-  const decryptor = creds.length ? new CaptureDecryptor(creds) : undefined;
+  // Each session is reported when its TCP stream ends (and the rest at the end of the file), so
+  // memory does not grow with the number of sessions: stderr in text, a line of its own in jsonl.
+  const decryptor = creds.length
+    ? new CaptureDecryptor(creds, {
+      onSessionEnd: (s) => {
+        if (text) process.stderr.write(`decryption: ${sessionLine(s)}\n`);
+        else out.line(JSON.stringify({ decryption: s }));
+      },
+    })
+    : undefined;
   const summary = await dissectCapture(
     file,
     (r, _pdu, _bytes, stub) => {
@@ -243,13 +252,7 @@ export async function runDissect(file: string, o: DissectCliOptions): Promise<vo
       } : {}),
     },
   );
-  if (decryptor) {
-    const sessions = decryptor.sessions();
-    if (text) {
-      out.flush();
-      for (const s of sessions) process.stderr.write(`decryption: ${sessionLine(s)}\n`);
-    } else out.line(JSON.stringify({ decryption: sessions }));
-  }
+  decryptor?.finish();
   if (o.stats) {
     const lines: string[] = [];
     const sorted = (m: Map<string, number>) => [...m.entries()].sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]));

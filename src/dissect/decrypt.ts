@@ -87,6 +87,13 @@ export type UnprotectResult = { stub: Buffer; verified: boolean } | { error: str
 export interface CaptureDecryptorOptions {
   /** pino logger: one line per session when its key is found or not (debug per PDU failure). */
   logger?: Logger;
+  /**
+   * Each session's final report when its stream ends (endStream; finish for the rest), in the
+   * order they started within the stream; the decryptor then forgets it, so a capture of any
+   * size takes memory only for the sessions of its open streams. Without it every report is
+   * kept for sessions().
+   */
+  onSessionEnd?: (report: DecryptSessionReport) => void;
 }
 
 /** A SessionSecurity that records whether the signature matched and lets security.ts return the plaintext either way. */
@@ -161,6 +168,8 @@ interface StreamState {
   headerSignServer: boolean;
   /** auth_context_id → the session in progress or in use. */
   current: Map<number, Session>;
+  /** Every session of the stream, in the order they started (kept only with onSessionEnd). */
+  started: Session[];
 }
 
 /** PDU types the client sends (C706 12.6.4; MS-RPCE 2.2.2.10 rpc_auth_3); the rest come from the server. */
@@ -178,11 +187,13 @@ export class CaptureDecryptor {
   private readonly log: Logger;
   private readonly streams = new Map<number, StreamState>();
   private readonly all: Session[] = [];
+  private readonly onSessionEnd: ((report: DecryptSessionReport) => void) | undefined;
 
   /** Throws RangeError for an NT hash that is not 16 bytes. */
   constructor(creds: readonly DecryptCredentials[], opts: CaptureDecryptorOptions = {}) {
     this.creds = prepareCredentials(creds);
     this.log = opts.logger ?? silentLogger;
+    this.onSessionEnd = opts.onSessionEnd;
   }
 
   /**
@@ -266,7 +277,10 @@ export class CaptureDecryptor {
     return undefined;
   }
 
-  /** Forget a closed stream's crypto state (its reports stay). */
+  /**
+   * Forget a closed stream's crypto state. Its reports stay for sessions(), or go to
+   * onSessionEnd now.
+   */
   endStream(stream: number): void {
     const st = this.streams.get(stream);
     if (!st) return;
@@ -279,16 +293,17 @@ export class CaptureDecryptor {
       delete s.mechTypesDer;
     }
     this.streams.delete(stream);
+    if (this.onSessionEnd) for (const s of st.started) this.onSessionEnd(finalReport(s));
   }
 
-  /** Every session seen, in the order they started. Copies. */
+  /** End every stream still open (with onSessionEnd: their reports go out now). */
+  finish(): void {
+    for (const stream of [...this.streams.keys()]) this.endStream(stream);
+  }
+
+  /** Every session seen, in the order they started (none with onSessionEnd). Copies. */
   sessions(): DecryptSessionReport[] {
-    return this.all.map((s) => ({
-      ...s.report,
-      ...(s.report.status === 'pending' ? { reason: s.report.reason ?? pendingReason(s) } : {}),
-      ...(s.report.credential ? { credential: { ...s.report.credential } } : {}),
-      ...(s.report.mechListMic ? { mechListMic: { ...s.report.mechListMic } } : {}),
-    }));
+    return this.all.map(finalReport);
   }
 
   // -------------------------------------------------------------------------------------
@@ -296,7 +311,7 @@ export class CaptureDecryptor {
   private stream(stream: number): StreamState {
     let st = this.streams.get(stream);
     if (!st) {
-      st = { headerSignClient: false, headerSignServer: false, current: new Map() };
+      st = { headerSignClient: false, headerSignServer: false, current: new Map(), started: [] };
       this.streams.set(stream, st);
     }
     return st;
@@ -317,7 +332,8 @@ export class CaptureDecryptor {
       this.notDecryptable(s, `${mechanism} is not NTLMSSP: only NTLMSSP (auth types 10 and 9) can be decrypted`);
     }
     st.current.set(contextId, s);
-    this.all.push(s);
+    if (this.onSessionEnd) st.started.push(s);
+    else this.all.push(s);
     return s;
   }
 
@@ -513,6 +529,16 @@ export class CaptureDecryptor {
 
 function pendingReason(s: Session): string {
   return s.challenge === undefined ? 'handshake incomplete: no CHALLENGE message seen' : 'handshake incomplete: no AUTHENTICATE message seen';
+}
+
+/** A copy of the session's report as it stands, a pending session saying why. */
+function finalReport(s: Session): DecryptSessionReport {
+  return {
+    ...s.report,
+    ...(s.report.status === 'pending' ? { reason: s.report.reason ?? pendingReason(s) } : {}),
+    ...(s.report.credential ? { credential: { ...s.report.credential } } : {}),
+    ...(s.report.mechListMic ? { mechListMic: { ...s.report.mechListMic } } : {}),
+  };
 }
 
 function userName(r: DecryptSessionReport): string | undefined {

@@ -15,8 +15,12 @@ describe('dissect --password', () => {
     const sealed = lines.filter((x) => x.authLevel === 6 && [0, 2].includes(x.ptype as number));
     expect(sealed).toHaveLength(12);
     for (const x of sealed) expect(x).toMatchObject({ decrypted: true, verified: true });
-    const d = lines.at(-1) as { decryption: { user: string; domain: string; decryptable: boolean; verified: number; failed: number }[] };
-    expect(d.decryption).toEqual([expect.objectContaining({ user: 'Administrator', domain: 'DOMAIN', decryptable: true, verified: 12, failed: 0 })]);
+    // One line per session, where its stream ends: after the stream's last PDU, before the next stream's first.
+    const at = lines.findIndex((x) => 'decryption' in x);
+    const d = lines.filter((x) => 'decryption' in x) as Array<{ decryption: { stream: number; user: string; domain: string; decryptable: boolean; verified: number; failed: number } }>;
+    expect(d.map((x) => x.decryption)).toEqual([expect.objectContaining({ stream: 1, user: 'Administrator', domain: 'DOMAIN', decryptable: true, verified: 12, failed: 0 })]);
+    expect(lines[at - 1]).toMatchObject({ stream: 1 });
+    expect(lines.slice(at + 1).every((x) => x.stream !== 1)).toBe(true);
   });
 
   it('a wrong password: the session is not decryptable, said once, and the command succeeds', () => {

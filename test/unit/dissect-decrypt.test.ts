@@ -15,7 +15,7 @@
 import net from 'node:net';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { SHARED_PCAPS } from '../support/paths';
+import { listProjectCaptures, listSharedCaptures, SHARED_PCAPS } from '../support/paths';
 import { describeWithPeers } from '../support/peers';
 import { tsharkPdus } from '../support/tshark';
 import { ALICE, captureLogger, pattern, startAuthServer, WhoAmIIface, type AuthServer, type Who } from '../support/auth-lab';
@@ -473,5 +473,46 @@ describe('a peer that signs only the stub and its padding even with extended ses
     expect(dec.sessions()).toMatchObject([
       { stream: 3, authContextId: 7, flavour: 'v2', status: 'decryptable', headerSigning: true, signedRegion: 'stub', verified: 4, failed: 0 },
     ]);
+  });
+});
+
+describe('reports as sessions end (onSessionEnd)', () => {
+  /** The decryptor's reports over one capture, kept (sessions()) or handed out as streams end. */
+  async function reports(file: string, streaming: boolean) {
+    const ended: Array<{ stream: number; closing: number | undefined }> = [];
+    const out: unknown[] = [];
+    let closing: number | undefined;
+    const d = new CaptureDecryptor([{ password: PASSWORD }], streaming ? { onSessionEnd: (r) => { out.push(r); ended.push({ stream: r.stream, closing }); } } : {});
+    await dissectCapture(file, () => undefined, {
+      decodePdus: false, decodeStubs: true,
+      unprotectBytes: (s, dir, b) => d.unprotect(s, dir, b),
+      onAuthPdu: (s, dir, b, p) => d.observe(s, dir, b, p),
+      onStreamClose: (s) => {
+        closing = s;
+        d.endStream(s);
+        closing = undefined;
+      },
+    });
+    d.finish();
+    return { reports: streaming ? out : d.sessions(), kept: d.sessions(), ended };
+  }
+
+  it('the same reports as sessions() gives, every capture: each handed out once its stream ends, then forgotten', async () => {
+    let total = 0;
+    for (const f of [...listSharedCaptures(), ...listProjectCaptures()]) {
+      const kept = await reports(f, false);
+      const streamed = await reports(f, true);
+      const key = (r: unknown) => JSON.stringify(r);
+      expect(streamed.reports.map(key).sort(), f).toEqual(kept.reports.map(key).sort());
+      expect(streamed.kept).toEqual([]);
+      // Within a stream, in the order they started (the order sessions() keeps).
+      const order = (rs: unknown[]) => (rs as Array<{ stream: number; authContextId: number }>).map((r) => `${r.stream}/${r.authContextId}`);
+      const byStream = (rs: string[], s: number) => rs.filter((k) => k.startsWith(`${s}/`));
+      for (const s of new Set(streamed.ended.map((e) => e.stream))) expect(byStream(order(streamed.reports), s)).toEqual(byStream(order(kept.reports), s));
+      // Handed out while its own stream closes (none waits for the end of the file here).
+      for (const e of streamed.ended) expect(e.closing).toBe(e.stream);
+      total += streamed.reports.length;
+    }
+    expect(total).toBeGreaterThan(10);
   });
 });
