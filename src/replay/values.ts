@@ -16,7 +16,7 @@
 // leaves are identities and differ) and applied to the next requests' decoded [in] values.
 import { describeStatus } from '../base/status';
 import { decodeActivationInterfacePointer } from '../dcom/activation';
-import { decodeObjref } from '../dcom/objref';
+import { decodeObjref, encodeObjref, OBJREF_CUSTOM, type Objref } from '../dcom/objref';
 import { parseDualStringArray, type DualStringArray } from '../dcom/types';
 import { NdrTrace } from '../ndr';
 import { hex64 } from '../dissect/stub';
@@ -251,7 +251,8 @@ export class IdentityMap {
 
   /**
    * A copy of a decoded [in] value with every captured identity replaced by its live one
-   * (hypers, GUIDs and context handles the map knows; the rest as is).
+   * (hypers, GUIDs and context handles the map knows, and the OXID, OID and IPID of an OBJREF
+   * an interface pointer carries; the rest as is).
    */
   substitute<T>(v: T, depth = 0): T {
     if (v === null || v === undefined || depth > 64) return v;
@@ -259,12 +260,37 @@ export class IdentityMap {
     if (typeof v !== 'object' || v instanceof Uint8Array || v instanceof NdrTrace) return v;
     if (Array.isArray(v)) return v.map((x) => this.substitute(x, depth + 1)) as T;
     if (isContextHandle(v)) return (this.values.get(identityKey('handle', v.uuid)) as T | undefined) ?? v;
+    if (isMip(v)) return this.substituteObjref(v) as T;
     if (Object.getPrototypeOf(v) !== Object.prototype && Object.getPrototypeOf(v) !== null) return v;
     const o: Record<string, unknown> = {};
     for (const [k, x] of Object.entries(v as Record<string, unknown>)) o[k] = this.substitute(x, depth + 1);
     return o as T;
   }
+
+  /**
+   * An interface pointer passing back an object the live server gave out (a standard, handler
+   * or extended OBJREF whose IDs were learned): the same OBJREF with the live IDs, re-encoded,
+   * ulCntData following. Anything else (activation properties, custom OBJREFs, IDs the map does
+   * not know, bytes that do not decode) is left as it was captured.
+   */
+  private substituteObjref<M extends { ulCntData: number; abData: Uint8Array }>(mip: M): M {
+    let o: Objref;
+    try {
+      o = decodeObjref(mip.abData);
+    } catch {
+      return mip;
+    }
+    if (o.flags === OBJREF_CUSTOM) return mip;
+    const std: StdIds = o.std;
+    const live: StdIds = { oxid: this.map(std.oxid), oid: this.map(std.oid), ipid: this.map(std.ipid) };
+    if (live.oxid === std.oxid && live.oid === std.oid && live.ipid === std.ipid) return mip;
+    const abData = encodeObjref({ ...o, std: { ...o.std, ...live } });
+    return { ...mip, ulCntData: abData.length, abData };
+  }
 }
+
+/** The OXID, OID and IPID of the object a STDOBJREF names (MS-DCOM 2.2.18.2). */
+type StdIds = { oxid: bigint; oid: bigint; ipid: string };
 
 function isZero(n: Extract<Norm, { k: 'leaf' }>): boolean {
   return n.raw === 0n || n.raw === NIL_GUID;

@@ -6,6 +6,7 @@ import { diffValues, IdentityMap, normalize } from '../../src/replay/values';
 import { bytesDifference } from '../../src/replay/replay';
 import { parseTarget } from '../../src/cli/replay';
 import { buildDualStringArray } from '../../src/dcom/types';
+import { decodeObjref, encodeObjref, OBJREF_STANDARD, type ObjrefStandard } from '../../src/dcom/objref';
 
 const IPID_A = 'e6952f63-cae0-4351-aaea-b1226c4d1eb3';
 const IPID_B = '11111111-2222-3333-4444-555555555555';
@@ -103,6 +104,29 @@ describe('replay identity map', () => {
     expect(m.values.size).toBe(0);
     const b = Buffer.from('00', 'hex');
     expect(m.substitute({ abData: b }).abData).toBe(b);
+  });
+
+  it('rewrites the OXID, OID and IPID of an OBJREF passed back in an [in] interface pointer (MS-DCOM 2.2.18)', () => {
+    const m = new IdentityMap();
+    m.learn(normalize(qi(0x1n, 0x2n, IPID_A)), normalize(qi(0x10n, 0x20n, IPID_B)));
+    const objref = encodeObjref({
+      flags: OBJREF_STANDARD, iid: IID_OTHER,
+      std: { flags: 0, cPublicRefs: 5, oxid: 0x1n, oid: 0x2n, ipid: IPID_A },
+      saResAddr: { stringBindings: [{ towerId: 7, networkAddr: '10.0.0.5[49700]' }], securityBindings: [] },
+    });
+    const out = m.substitute({ pCallback: { ulCntData: objref.length, abData: objref }, n: 1 });
+    const o = decodeObjref(out.pCallback.abData) as ObjrefStandard;
+    expect(o.std).toEqual({ flags: 0, cPublicRefs: 5, oxid: 0x10n, oid: 0x20n, ipid: IPID_B });
+    expect(o.iid).toBe(IID_OTHER);
+    expect(o.saResAddr.stringBindings).toEqual([{ towerId: 7, networkAddr: '10.0.0.5[49700]' }]);
+    expect(out.pCallback.ulCntData).toBe(out.pCallback.abData.length);
+    expect(out.n).toBe(1);
+    // The client's own object (IDs the map never learned): the captured bytes, untouched.
+    const own = encodeObjref({ flags: OBJREF_STANDARD, iid: IID_OTHER, std: { flags: 0, cPublicRefs: 5, oxid: 0x77n, oid: 0x78n, ipid: REMUNK_A }, saResAddr: { stringBindings: [], securityBindings: [] } });
+    expect(m.substitute({ p: { ulCntData: own.length, abData: own } }).p.abData).toBe(own);
+    // Bytes that are no OBJREF stay as they are.
+    const junk = Buffer.from('4d454f5700', 'hex');
+    expect(m.substitute({ p: { ulCntData: junk.length, abData: junk } }).p.abData).toBe(junk);
   });
 
   it('learns where an exporter went from the string bindings of an answer pair', () => {
