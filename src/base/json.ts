@@ -1,6 +1,6 @@
 // JSON text in ASCII only: characters past U+007F are written as \uXXXX escapes (RFC 8259
 // section 7), so the text parses to the same value and can be written out byte for byte as
-// Latin-1, which copies a string without flattening and re-encoding it as UTF-8 does.
+// Latin-1, a plain copy of each character (SyncWriter.asciiLine), cheaper than UTF-8 encoding.
 
 const NON_ASCII = /[\u0080-\uffff]/g;
 const HAS_NON_ASCII = /[\u0080-\uffff]/;

@@ -26,9 +26,9 @@ export class SyncWriter {
 
   /**
    * A line the caller knows is ASCII (dissect's jsonl records): written as Latin-1, which for
-   * ASCII is the same bytes, copied straight out of the string's pieces; UTF-8 encoding first
-   * flattens the string into a copy. A character past U+007F would be written wrong, so only
-   * text built for it goes here.
+   * ASCII is the same bytes and is a plain copy, where UTF-8 examines every character (a
+   * quarter cheaper per line, measured; both flatten the string first). A character past
+   * U+007F would be written wrong, so only text built for it goes here.
    */
   asciiLine(s: string): void {
     if (this.used + s.length + 1 > this.buf.length) {
