@@ -1,5 +1,6 @@
 // `dcomlab dissect FILE`: one line (text) or one JSON object (jsonl) per DCE/RPC PDU.
 import type { Command } from 'commander';
+import { fstatSync } from 'node:fs';
 import { dissectCapture, type PduRecord, type SyntaxRecord } from '../dissect/dissect';
 import { hexDump } from '../dissect/stub';
 import { findDefinition } from '../rpc/registry';
@@ -205,6 +206,17 @@ function sessionLine(s: DecryptSessionReport): string {
   return `stream ${s.stream} context ${s.authContextId} ${s.mechanism} ${who}${s.flavour ? ` (${s.flavour})` : ''}: ${what}`;
 }
 
+/** Whether two file descriptors are the same open file (a terminal, a pipe, a file). */
+function sameFile(a: number, b: number): boolean {
+  try {
+    const x = fstatSync(a);
+    const y = fstatSync(b);
+    return x.dev === y.dev && x.ino === y.ino;
+  } catch {
+    return false;
+  }
+}
+
 export async function runDissect(file: string, o: DissectCliOptions): Promise<void> {
   const out = new SyncWriter(1);
   const byType = new Map<string, number>();
@@ -216,11 +228,16 @@ export async function runDissect(file: string, o: DissectCliOptions): Promise<vo
   const creds = decryptCredentialsFrom(o);
   // Each session is reported when its TCP stream ends (and the rest at the end of the file), so
   // memory does not grow with the number of sessions: stderr in text, a line of its own in jsonl.
+  // Where stdout and stderr are one terminal or file (2>&1), the lines before go out first.
+  const oneSink = text && sameFile(1, 2);
   const decryptor = creds.length
     ? new CaptureDecryptor(creds, {
       onSessionEnd: (s) => {
-        if (text) process.stderr.write(`decryption: ${sessionLine(s)}\n`);
-        else out.line(JSON.stringify({ decryption: s }));
+        if (!text) out.line(JSON.stringify({ decryption: s }));
+        else {
+          if (oneSink) out.flush();
+          process.stderr.write(`decryption: ${sessionLine(s)}\n`);
+        }
       },
     })
     : undefined;

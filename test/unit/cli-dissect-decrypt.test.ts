@@ -2,7 +2,10 @@
 // DOMAIN\Administrator, Password123!) and on the project's Impacket PKT_PRIVACY capture.
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { dcomlab } from '../support/cli';
+import { closeSync, mkdtempSync, openSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { spawnSync } from 'node:child_process';
+import { CLI, dcomlab } from '../support/cli';
 import { PROJECT_PCAPS, SHARED_PCAPS } from '../support/paths';
 
 const SCAPY = path.join(SHARED_PCAPS, 'scapy', 'dcerpc_privacy_ntlm.pcapng.gz');
@@ -28,6 +31,23 @@ describe('dissect --password', () => {
     expect(r.status).toBe(0);
     expect(r.stderr).toMatch(/^decryption: stream 1 context 0 NTLMSSP DOMAIN\\Administrator \(v2\): not decryptable: wrong password/m);
     expect(r.stdout.split('\n').filter((l) => l.includes('pkt_privacy')).length).toBeGreaterThan(0);
+  });
+
+  it('text with stdout and stderr on one file (2>&1): each session\'s line comes after its stream\'s PDUs', () => {
+    const file = path.join(PROJECT_PCAPS, 'impacket-dcom-dcomlab-privacy.pcapng');
+    const out = path.join(mkdtempSync(path.join(tmpdir(), 'dcomlab-2to1-')), 'out.txt');
+    const fd = openSync(out, 'w');
+    const r = spawnSync(process.execPath, [CLI, 'dissect', file, '--password', 'Secret1!'], { stdio: ['ignore', fd, fd] });
+    closeSync(fd);
+    expect(r.status).toBe(0);
+    const lines = readFileSync(out, 'utf8').trim().split('\n');
+    const sessions = lines.map((l, i) => [i, /^decryption: stream (\d+) /.exec(l)?.[1]] as const).filter(([, s]) => s !== undefined);
+    expect(sessions.length).toBeGreaterThan(1);
+    for (const [at, stream] of sessions) {
+      // PDU lines: frame, then the stream number.
+      const last = lines.map((l, i) => [i, /^\s*\d+\s+(\d+) /.exec(l)?.[1]] as const).filter(([, s]) => s === stream).map(([i]) => i).at(-1)!;
+      expect(last, `stream ${stream}`).toBeLessThan(at);
+    }
   });
 
   it('the Impacket activation at PKT_PRIVACY decodes once decrypted: CLSID_CServer in the request', () => {
