@@ -268,6 +268,34 @@ export class IdentityMap {
   }
 
   /**
+   * The objects of the captured client itself that a decoded [in] value passes (standard,
+   * handler or extended OBJREFs whose OXID no live answer stood in for): a live server calls
+   * back to where their resolver bindings point, the captured client's machine. "OXID 0x…
+   * (resolver 127.0.0.3)" each.
+   */
+  clientObjects(v: unknown, out: string[] = [], depth = 0): string[] {
+    if (v === null || typeof v !== 'object' || depth > 64 || v instanceof Uint8Array || v instanceof NdrTrace) return out;
+    if (Array.isArray(v)) {
+      for (const x of v) this.clientObjects(x, out, depth + 1);
+      return out;
+    }
+    if (isMip(v)) {
+      try {
+        const o = decodeObjref(v.abData);
+        if (o.flags !== OBJREF_CUSTOM && !this.values.has(identityKey('hyper', o.std.oxid))) {
+          const at = o.saResAddr.stringBindings.map((b) => b.networkAddr).join(', ');
+          out.push(`OXID ${hex64(o.std.oxid)}${at ? ` (resolver ${at})` : ''}`);
+        }
+      } catch {
+        // not an OBJREF
+      }
+      return out;
+    }
+    for (const x of Object.values(v as Record<string, unknown>)) this.clientObjects(x, out, depth + 1);
+    return out;
+  }
+
+  /**
    * An interface pointer passing back an object the live server gave out (a standard, handler
    * or extended OBJREF whose IDs were learned): the same OBJREF with the live IDs, re-encoded,
    * ulCntData following. Anything else (activation properties, custom OBJREFs, IDs the map does

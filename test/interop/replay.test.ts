@@ -109,6 +109,27 @@ describe.skipIf(!isRoot)('dcomlab replay against dcomlab serve --policy xp-sp2 (
   }
 });
 
+describe.skipIf(!isRoot)('dcomlab replay of sp2-anonymous-callback.pcapng (pcaps/README.md): callbacks are not stood in for, and replay says so', () => {
+  let srv: ReturnType<typeof serve>;
+  beforeAll(async () => {
+    srv = serve(['--host', HOST, '--resolver-port', '135', '--policy', 'xp-sp2', '--admin', 'LAB\\labadmin:Adm1n-Lab!'], {}, 2);
+    const r = await srv.ready;
+    expect(r.code, r.err).toBeNull();
+  });
+  afterAll(() => stop(srv));
+
+  it('activation equivalent; ForwardCall names the captured client\'s callback object it passes; the callback streams are not replayed', () => {
+    const r = replay([pcap('sp2-anonymous-callback.pcapng'), '--target', HOST, '--user', 'LAB\\labadmin', '--password', 'Adm1n-Lab!']);
+    expect(r.status, r.stdout + r.stderr).toBe(1);
+    expect(r.stdout).toMatch(/^stream 0 call \d+ RemoteCreateInstance: equivalent$/m);
+    // The live server resolves the captured client's OXID at the captured client box (127.0.0.3), not at this replay.
+    expect(r.stdout).toMatch(/^stream 1 call \d+ ForwardCall: DIFFERENT \(passes the captured client's own object, OXID 0x[0-9a-f]{16} \(resolver 127\.0\.0\.3\): the live server calls back there, not to this replay/m);
+    // The server's own conversations to the client box (its resolve and the callback) are the client side of nothing replay sends.
+    expect(r.stdout).toMatch(/^stream 2: 127\.0\.0\.2:\d+ -> 127\.0\.0\.3:135 .*not replayed/m);
+    expect(r.stdout).toMatch(/^stream 3: 127\.0\.0\.2:\d+ -> 127\.0\.0\.3:\d+ .*not replayed/m);
+  }, 60_000);
+});
+
 describe.skipIf(!isRoot)('dcomlab replay of dcomlab-epm-session.pcapng against serve with the same endpoints', () => {
   let srv: ReturnType<typeof serve>;
   let dir: string;

@@ -129,6 +129,19 @@ describe('replay identity map', () => {
     expect(m.substitute({ p: { ulCntData: junk.length, abData: junk } }).p.abData).toBe(junk);
   });
 
+  it('names the captured client\'s own objects an [in] value passes (OXIDs no live answer stood in for)', () => {
+    const m = new IdentityMap();
+    m.learn(normalize(qi(0x1n, 0x2n, IPID_A)), normalize(qi(0x10n, 0x20n, IPID_B)));
+    const mip = (oxid: bigint, at: string) => {
+      const b = encodeObjref({ flags: OBJREF_STANDARD, iid: IID_OTHER, std: { flags: 0, cPublicRefs: 5, oxid, oid: 0x9n, ipid: REMUNK_A }, saResAddr: { stringBindings: [{ towerId: 7, networkAddr: at }], securityBindings: [] } });
+      return { ulCntData: b.length, abData: b };
+    };
+    expect(m.clientObjects({ pCallback: mip(0x1234n, '127.0.0.3') })).toEqual(['OXID 0x0000000000001234 (resolver 127.0.0.3)']);
+    // An object the live server gave out (its OXID was learned) is not the client's.
+    expect(m.clientObjects({ p: [mip(0x1n, '10.0.0.5')] })).toEqual([]);
+    expect(m.clientObjects({ n: 1, b: Buffer.from('00', 'hex') })).toEqual([]);
+  });
+
   it('learns where an exporter went from the string bindings of an answer pair', () => {
     const m = new IdentityMap();
     const c = normalize({ ppdsaOxidBindings: dsa('127.0.0.6[38333]') });
