@@ -12,14 +12,18 @@ export class SyncWriter {
     this.buf = Buffer.allocUnsafe(size);
   }
 
+  /** Room for `n` more bytes, flushing if need be; false when `n` is more than the buffer holds. */
+  private room(n: number): boolean {
+    if (this.used + n <= this.buf.length) return true;
+    this.flush();
+    return n <= this.buf.length;
+  }
+
   write(s: string): void {
     // A UTF-16 code unit takes at most 3 UTF-8 bytes.
-    if (this.used + s.length * 3 > this.buf.length) {
-      this.flush();
-      if (s.length * 3 > this.buf.length) {
-        this.writeAll(Buffer.from(s, 'utf8'));
-        return;
-      }
+    if (!this.room(s.length * 3)) {
+      this.writeAll(Buffer.from(s, 'utf8'));
+      return;
     }
     this.used += this.buf.write(s, this.used, 'utf8');
   }
@@ -31,12 +35,9 @@ export class SyncWriter {
    * U+007F would be written wrong, so only text built for it goes here.
    */
   asciiLine(s: string): void {
-    if (this.used + s.length + 1 > this.buf.length) {
-      this.flush();
-      if (s.length + 1 > this.buf.length) {
-        this.writeAll(Buffer.from(s + '\n', 'latin1'));
-        return;
-      }
+    if (!this.room(s.length + 1)) {
+      this.writeAll(Buffer.from(s + '\n', 'latin1'));
+      return;
     }
     this.used += this.buf.write(s, this.used, 'latin1');
     this.buf[this.used++] = 0x0a;
@@ -44,12 +45,9 @@ export class SyncWriter {
 
   /** Bytes already encoded (copied now: `b` may be reused). */
   bytes(b: Uint8Array): void {
-    if (this.used + b.length > this.buf.length) {
-      this.flush();
-      if (b.length > this.buf.length) {
-        this.writeAll(Buffer.from(b));
-        return;
-      }
+    if (!this.room(b.length)) {
+      this.writeAll(Buffer.from(b));
+      return;
     }
     this.buf.set(b, this.used);
     this.used += b.length;
