@@ -237,12 +237,12 @@ export async function replayCapture(script: ReplayScript, o: ReplayOptions): Pro
     if (op && c.value) {
       // The captured client's own objects (a callback interface): the live server calls back to
       // the captured client's machine, which replay does not stand in for.
-      const own = ids.clientObjects(c.value);
+      const own: string[] = [];
+      args = ids.substitute(c.value, own);
       if (own.length) {
         r.note = `passes the captured client's own object${own.length > 1 ? 's' : ''}, ${own.join(', ')}: ` +
           'the live server calls back there, not to this replay (callbacks are not stood in for)';
       }
-      args = ids.substitute(c.value);
       try {
         stub = ndr.encodeParams(op.in, args as never);
       } catch (e) {

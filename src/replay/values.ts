@@ -252,47 +252,20 @@ export class IdentityMap {
   /**
    * A copy of a decoded [in] value with every captured identity replaced by its live one
    * (hypers, GUIDs and context handles the map knows, and the OXID, OID and IPID of an OBJREF
-   * an interface pointer carries; the rest as is).
+   * an interface pointer carries; the rest as is). `clientObjects`, when given, gets the objects
+   * of the captured client itself that the value passes (see substituteObjref).
    */
-  substitute<T>(v: T, depth = 0): T {
+  substitute<T>(v: T, clientObjects?: string[], depth = 0): T {
     if (v === null || v === undefined || depth > 64) return v;
     if (typeof v === 'bigint' || typeof v === 'string') return this.map(v);
     if (typeof v !== 'object' || v instanceof Uint8Array || v instanceof NdrTrace) return v;
-    if (Array.isArray(v)) return v.map((x) => this.substitute(x, depth + 1)) as T;
+    if (Array.isArray(v)) return v.map((x) => this.substitute(x, clientObjects, depth + 1)) as T;
     if (isContextHandle(v)) return (this.values.get(identityKey('handle', v.uuid)) as T | undefined) ?? v;
-    if (isMip(v)) return this.substituteObjref(v) as T;
+    if (isMip(v)) return this.substituteObjref(v, clientObjects) as T;
     if (Object.getPrototypeOf(v) !== Object.prototype && Object.getPrototypeOf(v) !== null) return v;
     const o: Record<string, unknown> = {};
-    for (const [k, x] of Object.entries(v as Record<string, unknown>)) o[k] = this.substitute(x, depth + 1);
+    for (const [k, x] of Object.entries(v as Record<string, unknown>)) o[k] = this.substitute(x, clientObjects, depth + 1);
     return o as T;
-  }
-
-  /**
-   * The objects of the captured client itself that a decoded [in] value passes (standard,
-   * handler or extended OBJREFs whose OXID no live answer stood in for): a live server calls
-   * back to where their resolver bindings point, the captured client's machine. "OXID 0x…
-   * (resolver 127.0.0.3)" each.
-   */
-  clientObjects(v: unknown, out: string[] = [], depth = 0): string[] {
-    if (v === null || typeof v !== 'object' || depth > 64 || v instanceof Uint8Array || v instanceof NdrTrace) return out;
-    if (Array.isArray(v)) {
-      for (const x of v) this.clientObjects(x, out, depth + 1);
-      return out;
-    }
-    if (isMip(v)) {
-      try {
-        const o = decodeObjref(v.abData);
-        if (o.flags !== OBJREF_CUSTOM && !this.values.has(identityKey('hyper', o.std.oxid))) {
-          const at = o.saResAddr.stringBindings.map((b) => b.networkAddr).join(', ');
-          out.push(`OXID ${hex64(o.std.oxid)}${at ? ` (resolver ${at})` : ''}`);
-        }
-      } catch {
-        // not an OBJREF
-      }
-      return out;
-    }
-    for (const x of Object.values(v as Record<string, unknown>)) this.clientObjects(x, out, depth + 1);
-    return out;
   }
 
   /**
@@ -300,8 +273,12 @@ export class IdentityMap {
    * or extended OBJREF whose IDs were learned): the same OBJREF with the live IDs, re-encoded,
    * ulCntData following. Anything else (activation properties, custom OBJREFs, IDs the map does
    * not know, bytes that do not decode) is left as it was captured.
+   *
+   * An OBJREF whose OXID no live answer stood in for is the captured client's own object (a
+   * callback interface): a live server calls back to where its resolver bindings point, the
+   * captured client's machine. It goes to `clientObjects` as "OXID 0x… (resolver 127.0.0.3)".
    */
-  private substituteObjref<M extends { ulCntData: number; abData: Uint8Array }>(mip: M): M {
+  private substituteObjref<M extends { ulCntData: number; abData: Uint8Array }>(mip: M, clientObjects?: string[]): M {
     let o: Objref;
     try {
       o = decodeObjref(mip.abData);
@@ -310,6 +287,10 @@ export class IdentityMap {
     }
     if (o.flags === OBJREF_CUSTOM) return mip;
     const std: StdIds = o.std;
+    if (clientObjects && !this.values.has(identityKey('hyper', std.oxid))) {
+      const at = o.saResAddr.stringBindings.map((b) => b.networkAddr).join(', ');
+      clientObjects.push(`OXID ${hex64(std.oxid)}${at ? ` (resolver ${at})` : ''}`);
+    }
     const live: StdIds = { oxid: this.map(std.oxid), oid: this.map(std.oid), ipid: this.map(std.ipid) };
     if (live.oxid === std.oxid && live.oid === std.oid && live.ipid === std.ipid) return mip;
     const abData = encodeObjref({ ...o, std: { ...o.std, ...live } });
